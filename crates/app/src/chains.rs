@@ -1,0 +1,114 @@
+//! Chains: the tenants of a deployment. Every station, grade and member belongs to one.
+
+use chrono::{DateTime, Utc};
+use jiayou_domain::{field, hours};
+use jiayou_store::entity::chain;
+use jiayou_store::now_us;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::Problems;
+use crate::paging::{self, Page, PageRequest};
+use crate::{App, AppError, AppResult};
+
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChain {
+    /// Short unique code, e.g. `YNPC`.
+    pub code: String,
+    pub name: String,
+    /// IANA time zone for business days and reports (default Asia/Shanghai).
+    pub time_zone: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainView {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub time_zone: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<chain::Model> for ChainView {
+    fn from(m: chain::Model) -> Self {
+        ChainView { id: m.id, code: m.code, name: m.name, time_zone: m.time_zone, created_at: instant(m.created_at_us) }
+    }
+}
+
+/// Storage instants (µs since epoch) as API timestamps.
+pub fn instant(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+pub fn validate_time_zone(field_name: &'static str, tz: Option<&str>) -> Result<String, jiayou_domain::FieldError> {
+    let tz = tz.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(DEFAULT_TIME_ZONE);
+    hours::parse_time_zone(tz).map(|_| tz.to_owned()).map_err(|_| {
+        jiayou_domain::FieldError::new(
+            field_name,
+            jiayou_domain::FieldErrorKind::InvalidFormat {
+                expected: "IANA 时区名称，例如 Asia/Shanghai".into()
+            },
+        )
+    })
+}
+
+impl App {
+    pub async fn create_chain(&self, cmd: NewChain) -> AppResult<ChainView> {
+        let mut p = Problems::default();
+        let code = p.check(field::code("code", &cmd.code));
+        let name = p.check(field::text("name", &cmd.name, 64));
+        let tz = p.check(validate_time_zone("time_zone", cmd.time_zone.as_deref()));
+        p.finish()?;
+        let now = now_us();
+        let m = chain::ActiveModel {
+            code: Set(code.unwrap_or_default()),
+            name: Set(name.unwrap_or_default()),
+            time_zone: Set(tz.unwrap_or_default()),
+            created_at_us: Set(now),
+            updated_at_us: Set(now),
+            ..Default::default()
+        }
+        .insert(self.db.writer())
+        .await?;
+        Ok(m.into())
+    }
+
+    pub async fn list_chains(&self, req: &PageRequest) -> AppResult<Page<ChainView>> {
+        let paging = req.validate(&["id", "code", "name", "created_at"]).map_err(AppError::Invalid)?;
+        let page = paging::fetch(
+            self.db.reader(),
+            chain::Entity::find(),
+            &paging,
+            |f| match f {
+                "code" => chain::Column::Code,
+                "name" => chain::Column::Name,
+                "created_at" => chain::Column::CreatedAtUs,
+                _ => chain::Column::Id,
+            },
+            chain::Column::Id,
+        )
+        .await?;
+        Ok(page.map(Into::into))
+    }
+
+    pub async fn get_chain(&self, id: i64) -> AppResult<ChainView> {
+        chain::Entity::find_by_id(id)
+            .one(self.db.reader())
+            .await?
+            .map(Into::into)
+            .ok_or(AppError::NotFound { entity: "chain" })
+    }
+
+    /// Resolves a chain code to its id (customer APIs address chains by code).
+    pub async fn chain_id_by_code(&self, code: &str) -> AppResult<Option<i64>> {
+        Ok(chain::Entity::find()
+            .filter(chain::Column::Code.eq(code.trim().to_ascii_uppercase()))
+            .one(self.db.reader())
+            .await?
+            .map(|c| c.id))
+    }
+}

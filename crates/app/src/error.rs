@@ -1,0 +1,81 @@
+//! The errors a use-case can answer with. Each has a stable machine code; the HTTP
+//! layer renders them as problem+json.
+
+use jiayou_domain::FieldError;
+use jiayou_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The command was understood but some fields are invalid. Never empty.
+    #[error("invalid input: {0:?}")]
+    Invalid(Vec<FieldError>),
+    /// The resource addressed by the path does not exist (or is not visible).
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    /// The command conflicts with the current state (a retired station, a duplicate code).
+    #[error("conflict: {code}")]
+    Conflict { code: &'static str, field: Option<&'static str>, message_zh: String },
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl AppError {
+    pub fn field(e: FieldError) -> AppError {
+        AppError::Invalid(vec![e])
+    }
+
+    pub fn conflict(code: &'static str, field: Option<&'static str>, message_zh: impl Into<String>) -> AppError {
+        AppError::Conflict { code, field, message_zh: message_zh.into() }
+    }
+}
+
+impl From<FieldError> for AppError {
+    fn from(e: FieldError) -> Self {
+        AppError::Invalid(vec![e])
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate { field } => AppError::Conflict {
+                code: "duplicate",
+                field: Some(field),
+                message_zh: format!("{field} 已存在，不能重复"),
+            },
+            other => AppError::Store(other),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+/// Collects field errors so a client learns about every bad field in one round trip.
+#[derive(Default)]
+pub struct Problems(Vec<FieldError>);
+
+impl Problems {
+    /// Records the error of `r`, if any, and gives back its value.
+    pub fn check<T>(&mut self, r: Result<T, FieldError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, e: FieldError) {
+        self.0.push(e);
+    }
+
+    /// `Err` with every collected problem, or `Ok` when there were none.
+    pub fn finish(self) -> Result<(), AppError> {
+        if self.0.is_empty() { Ok(()) } else { Err(AppError::Invalid(self.0)) }
+    }
+}

@@ -1,0 +1,154 @@
+//! Grades (油品) of a chain: data, not code. Each has an energy type and a unit of sale.
+
+use chrono::{DateTime, Utc};
+use jiayou_domain::field;
+use jiayou_domain::grade::{EnergyType, Unit};
+use jiayou_store::entity::grade;
+use jiayou_store::now_us;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::chains::instant;
+use crate::error::Problems;
+use crate::paging::{self, Page, PageRequest};
+use crate::{App, AppError, AppResult};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewGrade {
+    pub chain_id: i64,
+    /// Unique in the chain, e.g. `92`, `0`, `LNG`.
+    pub code: String,
+    /// Display name, e.g. `92#汽油`.
+    pub name: String,
+    pub energy_type: EnergyType,
+    /// Unit of sale; defaults to the energy type's usual unit.
+    pub unit: Option<Unit>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GradeChange {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GradeFilter {
+    pub chain_id: Option<i64>,
+    /// Include retired grades (default false).
+    pub include_retired: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GradeView {
+    pub id: i64,
+    pub chain_id: i64,
+    pub code: String,
+    pub name: String,
+    pub energy_type: EnergyType,
+    pub unit: Unit,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl From<grade::Model> for GradeView {
+    fn from(m: grade::Model) -> Self {
+        GradeView {
+            id: m.id,
+            chain_id: m.chain_id,
+            // Both columns are only ever written from the enums, so parse cannot fail
+            // short of manual tampering; fall back rather than panic in a read path.
+            energy_type: EnergyType::parse(&m.energy_type).unwrap_or(EnergyType::Gasoline),
+            unit: Unit::parse(&m.unit).unwrap_or(Unit::Litre),
+            code: m.code,
+            name: m.name,
+            retired_at: m.retired_at_us.map(instant),
+        }
+    }
+}
+
+impl App {
+    pub async fn create_grade(&self, cmd: NewGrade) -> AppResult<GradeView> {
+        let mut p = Problems::default();
+        let code = p.check(field::code("code", &cmd.code));
+        let name = p.check(field::text("name", &cmd.name, 64));
+        p.finish()?;
+        self.get_chain(cmd.chain_id).await.map_err(|_| {
+            AppError::field(jiayou_domain::FieldError::new("chain_id", jiayou_domain::FieldErrorKind::NotFound))
+        })?;
+        let now = now_us();
+        let m = grade::ActiveModel {
+            chain_id: Set(cmd.chain_id),
+            code: Set(code.unwrap_or_default()),
+            name: Set(name.unwrap_or_default()),
+            energy_type: Set(cmd.energy_type.as_str().to_owned()),
+            unit: Set(cmd.unit.unwrap_or(cmd.energy_type.default_unit()).as_str().to_owned()),
+            retired_at_us: Set(None),
+            created_at_us: Set(now),
+            updated_at_us: Set(now),
+            ..Default::default()
+        }
+        .insert(self.db.writer())
+        .await?;
+        Ok(m.into())
+    }
+
+    pub async fn get_grade(&self, id: i64) -> AppResult<GradeView> {
+        self.grade_row(id).await.map(Into::into)
+    }
+
+    pub(crate) async fn grade_row(&self, id: i64) -> AppResult<grade::Model> {
+        grade::Entity::find_by_id(id).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity: "grade" })
+    }
+
+    pub async fn update_grade(&self, id: i64, cmd: GradeChange) -> AppResult<GradeView> {
+        let mut p = Problems::default();
+        let name = cmd.name.map(|n| p.check(field::text("name", &n, 64)));
+        p.finish()?;
+        let mut m = self.grade_row(id).await?.into_active_model();
+        if let Some(Some(n)) = name {
+            m.name = Set(n);
+        }
+        m.updated_at_us = Set(now_us());
+        Ok(m.update(self.db.writer()).await?.into())
+    }
+
+    /// Retires a grade: it stays on history (orders, prices) but can no longer be
+    /// assigned to a tank or nozzle.
+    pub async fn retire_grade(&self, id: i64) -> AppResult<GradeView> {
+        let row = self.grade_row(id).await?;
+        if row.retired_at_us.is_some() {
+            return Ok(row.into());
+        }
+        let mut m = row.into_active_model();
+        let now = now_us();
+        m.retired_at_us = Set(Some(now));
+        m.updated_at_us = Set(now);
+        Ok(m.update(self.db.writer()).await?.into())
+    }
+
+    pub async fn list_grades(&self, filter: &GradeFilter, req: &PageRequest) -> AppResult<Page<GradeView>> {
+        let paging = req.validate(&["id", "code", "name"]).map_err(AppError::Invalid)?;
+        let mut q = grade::Entity::find();
+        if let Some(c) = filter.chain_id {
+            q = q.filter(grade::Column::ChainId.eq(c));
+        }
+        if !filter.include_retired.unwrap_or(false) {
+            q = q.filter(grade::Column::RetiredAtUs.is_null());
+        }
+        let page = paging::fetch(
+            self.db.reader(),
+            q,
+            &paging,
+            |f| match f {
+                "code" => grade::Column::Code,
+                "name" => grade::Column::Name,
+                _ => grade::Column::Id,
+            },
+            grade::Column::Id,
+        )
+        .await?;
+        Ok(page.map(Into::into))
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure business rules of jiayou. No I/O, no async, no SQL: everything here can be
+//! tested without a database, and every other crate builds on these types.
+
+pub mod field;
+pub mod geo;
+pub mod grade;
+pub mod hours;
+pub mod money;
+pub mod station;
+
+pub use field::{FieldError, FieldErrorKind};
+pub use money::Fen;

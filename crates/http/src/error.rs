@@ -1,0 +1,246 @@
+//! The one error type of the HTTP API. Every failure leaves as RFC 9457
+//! `application/problem+json` with a stable machine `code`, a zh-CN `title` and
+//! `detail`, an English `title_en`, and the offending `field` where there is one.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiayou_app::AppError;
+use jiayou_domain::FieldError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The problem+json body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `https://jiayou.dev/problems/{code}`: documentation of the code.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short zh-CN summary of the problem kind.
+    pub title: String,
+    /// The same in English.
+    pub title_en: String,
+    pub status: u16,
+    /// Stable machine-readable code; clients branch on this, never on text.
+    pub code: String,
+    /// zh-CN explanation of this occurrence.
+    pub detail: String,
+    /// The first offending field (JSON path or query parameter), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every offending field, for forms that show errors beside each input.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldProblem {
+    pub field: String,
+    pub code: String,
+    /// zh-CN.
+    pub message: String,
+    pub message_en: String,
+}
+
+impl From<&FieldError> for FieldProblem {
+    fn from(e: &FieldError) -> Self {
+        FieldProblem {
+            field: e.field.to_string(),
+            code: e.code().into(),
+            message: e.message_zh(),
+            message_en: e.message_en(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// The body is not JSON at all (syntax error, truncated).
+    #[error("malformed json: {0}")]
+    MalformedJson(String),
+    /// Wrong or missing `Content-Type`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// A path parameter is not of the expected type (a non-numeric id).
+    #[error("bad path parameter {0}")]
+    BadPath(String),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("route not found")]
+    RouteNotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::App(AppError::Invalid(vec![e]))
+    }
+}
+
+impl ApiError {
+    fn problem(&self) -> Problem {
+        let (status, code, title, title_en, detail, errors): (
+            StatusCode,
+            String,
+            &str,
+            &str,
+            String,
+            Vec<FieldProblem>,
+        ) = match self {
+            ApiError::App(AppError::Invalid(errs)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed".into(),
+                "请求参数有误",
+                "Invalid request",
+                errs.iter().map(FieldError::message_zh).collect::<Vec<_>>().join("；"),
+                errs.iter().map(Into::into).collect(),
+            ),
+            ApiError::App(AppError::NotFound { entity }) => (
+                StatusCode::NOT_FOUND,
+                format!("{entity}_not_found"),
+                "资源不存在",
+                "Not found",
+                format!("{}不存在", entity_zh(entity)),
+                vec![],
+            ),
+            ApiError::App(AppError::Conflict { code, field, message_zh }) => (
+                StatusCode::CONFLICT,
+                (*code).into(),
+                "与现有数据冲突",
+                "Conflict",
+                message_zh.clone(),
+                field
+                    .map(|f| {
+                        vec![FieldProblem {
+                            field: f.into(),
+                            code: (*code).into(),
+                            message: message_zh.clone(),
+                            message_en: format!("{f} conflicts with existing data"),
+                        }]
+                    })
+                    .unwrap_or_default(),
+            ),
+            ApiError::App(AppError::Store(e)) => {
+                // Details go to the log only: driver messages may contain values.
+                tracing::error!(error = %e, "storage error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error".into(),
+                    "服务器内部错误",
+                    "Internal error",
+                    "服务器处理请求时出错，请稍后重试".into(),
+                    vec![],
+                )
+            }
+            ApiError::MalformedJson(msg) => (
+                StatusCode::BAD_REQUEST,
+                "malformed_json".into(),
+                "请求体不是有效的 JSON",
+                "Malformed JSON",
+                format!("请求体无法解析为 JSON：{msg}"),
+                vec![],
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type".into(),
+                "不支持的内容类型",
+                "Unsupported media type",
+                "请求体须为 JSON，并带有 Content-Type: application/json".into(),
+                vec![],
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large".into(),
+                "请求体过大",
+                "Payload too large",
+                "请求体超过允许的大小".into(),
+                vec![],
+            ),
+            ApiError::BadPath(name) => (
+                StatusCode::NOT_FOUND,
+                "invalid_path_parameter".into(),
+                "资源不存在",
+                "Not found",
+                format!("路径参数 {name} 无效"),
+                vec![],
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized".into(),
+                "未登录或凭证无效",
+                "Unauthorized",
+                "请提供有效的管理令牌（Authorization: Bearer …）".into(),
+                vec![],
+            ),
+            ApiError::RouteNotFound => (
+                StatusCode::NOT_FOUND,
+                "route_not_found".into(),
+                "接口不存在",
+                "No such endpoint",
+                "请求的接口不存在，请查看 /api/openapi.json".into(),
+                vec![],
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed".into(),
+                "不支持该请求方法",
+                "Method not allowed",
+                "该接口不支持此 HTTP 方法".into(),
+                vec![],
+            ),
+            ApiError::Unavailable(what) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable".into(),
+                "服务暂不可用",
+                "Service unavailable",
+                format!("{what} 暂不可用"),
+                vec![],
+            ),
+        };
+        Problem {
+            type_: format!("https://jiayou.dev/problems/{code}"),
+            title: title.into(),
+            title_en: title_en.into(),
+            status: status.as_u16(),
+            field: errors.first().map(|e| e.field.clone()),
+            code,
+            detail,
+            errors,
+        }
+    }
+}
+
+fn entity_zh(entity: &str) -> &'static str {
+    match entity {
+        "chain" => "连锁",
+        "station" => "油站",
+        "grade" => "油品",
+        "tank" => "油罐",
+        "pump" => "加油机",
+        "nozzle" => "油枪",
+        "price" => "价格",
+        _ => "该资源",
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let p = self.problem();
+        let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&p).unwrap_or_default();
+        let mut res = (status, body).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if matches!(self, ApiError::Unauthorized) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,76 @@
+//! The OpenAPI 3.1 document, assembled from the handlers' annotations as they are
+//! routed, so a route cannot exist without its documentation.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::routes::{chains, equipment, finder, grades, health, prices, stations};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "jiayou API",
+        description = "加油站连锁数字化服务 API。错误为 application/problem+json，带稳定的 code 字段；分页参数 page、per_page、sort。",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&AdminToken),
+    components(schemas(crate::Problem, crate::error::FieldProblem)),
+    tags(
+        (name = "platform", description = "健康检查与指标"),
+        (name = "finder", description = "附近油站（车主端）"),
+        (name = "chains", description = "连锁"),
+        (name = "stations", description = "油站"),
+        (name = "equipment", description = "油罐、加油机、油枪"),
+        (name = "grades", description = "油品"),
+        (name = "prices", description = "油价"),
+    )
+)]
+struct ApiDoc;
+
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("管理令牌（配置项 admin_token）"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(finder::nearby))
+        .routes(routes!(chains::create, chains::list))
+        .routes(routes!(chains::get))
+        .routes(routes!(grades::create, grades::list))
+        .routes(routes!(grades::get, grades::update))
+        .routes(routes!(grades::retire))
+        .routes(routes!(stations::create, stations::list))
+        .routes(routes!(stations::get, stations::update))
+        .routes(routes!(stations::retire))
+        .routes(routes!(equipment::tanks::create, equipment::tanks::list))
+        .routes(routes!(equipment::tanks::get, equipment::tanks::update))
+        .routes(routes!(equipment::tanks::retire))
+        .routes(routes!(equipment::pumps::create, equipment::pumps::list))
+        .routes(routes!(equipment::pumps::get, equipment::pumps::update))
+        .routes(routes!(equipment::pumps::retire))
+        .routes(routes!(equipment::nozzles::create, equipment::nozzles::list))
+        .routes(routes!(equipment::nozzles::get, equipment::nozzles::update))
+        .routes(routes!(equipment::nozzles::retire))
+        .routes(routes!(prices::list))
+        .routes(routes!(prices::set))
+        .routes(routes!(prices::history))
+}

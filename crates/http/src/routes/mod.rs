@@ -1,0 +1,11 @@
+//! Handlers, one module per resource. Each handler is a thin adapter: extract, call one
+//! use-case on `App`, wrap the result. Paths are absolute so the OpenAPI document and
+//! the router cannot disagree.
+
+pub mod chains;
+pub mod equipment;
+pub mod finder;
+pub mod grades;
+pub mod health;
+pub mod prices;
+pub mod stations;

@@ -1,0 +1,249 @@
+//! Settings: a TOML file (optional) overlaid by environment variables. An unknown key
+//! or an invalid value stops start-up with a message naming it; a typo in a config file
+//! must never be silently ignored on a system that handles money.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use jiayou_store::crypto::KeyRing;
+use serde::Deserialize;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/jiayou.db?mode=rwc";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The config file as written by an operator. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub redis_url: Option<String>,
+    pub admin_token: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<String>,
+    pub crypto: Option<CryptoFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoFile {
+    /// `1:BASE64,2:BASE64`: every data-key version still needed to read old rows.
+    pub keys: Option<String>,
+    /// The version new rows are sealed with.
+    pub active_key: Option<u8>,
+    /// BASE64 of the 32-byte blind-index key. Never rotate it without re-indexing.
+    pub blind_index_key: Option<String>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub redis_url: Option<url::Url>,
+    pub admin_token: Option<String>,
+    pub log_level: String,
+    pub log_json: bool,
+    pub crypto: Option<CryptoSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CryptoSettings {
+    pub keys: String,
+    pub active_key: u8,
+    pub blind_index_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, message: message.into() }
+}
+
+/// Where settings come from; `env` is injectable so tests need not touch the process.
+pub struct Sources<'a> {
+    pub file: Option<&'a Path>,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Config {
+    pub fn load(src: Sources<'_>) -> Result<Config, ConfigError> {
+        let file = match src.file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
+            }
+            None => FileConfig::default(),
+        };
+        let env = |k: &str| (src.env)(k).filter(|v| !v.trim().is_empty());
+        let crypto_file = file.crypto.unwrap_or_default();
+
+        let database_url =
+            env("JIAYOU_DATABASE_URL").or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let scheme_ok = ["sqlite:", "postgres://", "postgresql://", "mysql://", "mariadb://"]
+            .iter()
+            .any(|p| database_url.starts_with(p));
+        if !scheme_ok {
+            return Err(invalid(
+                "database_url (JIAYOU_DATABASE_URL)",
+                "must start with sqlite:, postgres://, or mysql://",
+            ));
+        }
+        // sqlx speaks MariaDB through its MySQL driver.
+        let database_url = database_url.replacen("mariadb://", "mysql://", 1);
+
+        let listen_s = env("JIAYOU_LISTEN").or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen_s.parse().map_err(|_| {
+            invalid("listen (JIAYOU_LISTEN)", format!("{listen_s:?} is not an address like 127.0.0.1:8080"))
+        })?;
+
+        let redis_url = match env("JIAYOU_REDIS_URL").or(file.redis_url) {
+            None => None,
+            Some(s) => {
+                let u = url::Url::parse(&s).map_err(|e| invalid("redis_url (JIAYOU_REDIS_URL)", e.to_string()))?;
+                if !matches!(u.scheme(), "redis" | "rediss") {
+                    return Err(invalid("redis_url (JIAYOU_REDIS_URL)", "scheme must be redis:// or rediss://"));
+                }
+                Some(u)
+            }
+        };
+
+        let admin_token = env("JIAYOU_ADMIN_TOKEN").or(file.admin_token);
+        if let Some(t) = &admin_token
+            && t.len() < 16
+        {
+            return Err(invalid("admin_token (JIAYOU_ADMIN_TOKEN)", "must be at least 16 characters"));
+        }
+
+        let log_level = env("JIAYOU_LOG").or(file.log_level).unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            return Err(invalid(
+                "log_level (JIAYOU_LOG)",
+                format!("{log_level:?} is not a log filter like info or jiayou=debug"),
+            ));
+        }
+        let log_json = match env("JIAYOU_LOG_FORMAT").or(file.log_format).as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(invalid("log_format (JIAYOU_LOG_FORMAT)", format!("{other:?}: use text or json")));
+            }
+        };
+
+        let keys = env("JIAYOU_CRYPTO_KEYS").or(crypto_file.keys);
+        let active = match env("JIAYOU_CRYPTO_ACTIVE_KEY") {
+            Some(v) => Some(
+                v.parse::<u8>()
+                    .map_err(|_| invalid("crypto.active_key (JIAYOU_CRYPTO_ACTIVE_KEY)", "must be 1–255"))?,
+            ),
+            None => crypto_file.active_key,
+        };
+        let bidx = env("JIAYOU_CRYPTO_BLIND_INDEX_KEY").or(crypto_file.blind_index_key);
+        let crypto = match (keys, bidx) {
+            (None, None) => None,
+            (Some(keys), Some(blind_index_key)) => {
+                let active_key = active.unwrap_or(1);
+                // Parse now so a bad key stops start-up here, naming the part.
+                KeyRing::from_config(&keys, active_key, &blind_index_key)
+                    .map_err(|e| invalid("crypto", e.to_string()))?;
+                Some(CryptoSettings { keys, active_key, blind_index_key })
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "crypto.blind_index_key (JIAYOU_CRYPTO_BLIND_INDEX_KEY)",
+                    "missing; keys given without it",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("crypto.keys (JIAYOU_CRYPTO_KEYS)", "missing; blind_index_key given without it"));
+            }
+        };
+
+        Ok(Config { database_url, listen, redis_url, admin_token, log_level, log_json, crypto })
+    }
+
+    /// The key ring, or an error telling the operator how to make one.
+    pub fn key_ring(&self) -> anyhow::Result<KeyRing> {
+        let c = self.crypto.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "no encryption keys configured for personal data: run `jiayou keys generate` and put its output \
+                 in the [crypto] section of the config file (or JIAYOU_CRYPTO_* variables)"
+            )
+        })?;
+        Ok(KeyRing::from_config(&c.keys, c.active_key, &c.blind_index_key)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jiayou.toml");
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+        }
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let get = move |k: &str| env.get(k).cloned();
+        Config::load(Sources { file: file.map(|_| path.as_path()), env: &get })
+    }
+
+    #[test]
+    fn defaults_without_file_or_env() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert!(c.redis_url.is_none() && c.crypto.is_none() && c.admin_token.is_none());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = load(Some("listn = \"0.0.0.0:80\"\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("listn"), "{e}");
+        let e = load(Some("[crypto]\nkey = \"x\"\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("key"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let e = load(Some("listen = \"localhost\"\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+        let e = load(None, &[("JIAYOU_REDIS_URL", "http://x")]).unwrap_err().to_string();
+        assert!(e.contains("redis_url"), "{e}");
+        let e = load(None, &[("JIAYOU_DATABASE_URL", "oracle://x")]).unwrap_err().to_string();
+        assert!(e.contains("database_url"), "{e}");
+        let e = load(None, &[("JIAYOU_CRYPTO_KEYS", "1:abc"), ("JIAYOU_CRYPTO_BLIND_INDEX_KEY", "abc")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("crypto"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let c = load(Some("listen = \"127.0.0.1:1\"\n"), &[("JIAYOU_LISTEN", "127.0.0.1:2")]).unwrap();
+        assert_eq!(c.listen.port(), 2);
+        let c = load(None, &[("JIAYOU_DATABASE_URL", "mariadb://root@127.0.0.1/test")]).unwrap();
+        assert_eq!(c.database_url, "mysql://root@127.0.0.1/test");
+    }
+
+    #[test]
+    fn generated_keys_load() {
+        let (_, g) = KeyRing::generate();
+        let c = load(None, &[("JIAYOU_CRYPTO_KEYS", &g.keys), ("JIAYOU_CRYPTO_BLIND_INDEX_KEY", &g.blind_index_key)])
+            .unwrap();
+        assert!(c.key_ring().is_ok());
+    }
+}

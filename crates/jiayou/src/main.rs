@@ -1,0 +1,241 @@
+//! `jiayou`: the one binary. `serve` runs the HTTP server, `migrate` applies the schema,
+//! `demo` seeds and serves a demo chain, `geo convert` converts coordinates, and
+//! `keys generate` makes encryption keys for a new deployment.
+
+mod config;
+mod telemetry;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use jiayou_app::App;
+use jiayou_domain::geo::{self, CoordSystem, LngLat};
+use jiayou_store::Db;
+use jiayou_store::crypto::KeyRing;
+
+use crate::config::{Config, Sources};
+
+#[derive(Parser)]
+#[command(name = "jiayou", version, about = "加油站连锁数字化服务 / software for gas-station chains")]
+struct Cli {
+    /// Config file (TOML). Default: ./jiayou.toml when it exists.
+    #[arg(long, global = true, env = "JIAYOU_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create (or reuse) a demo database with a Kunming chain, print the URLs, and serve.
+    Demo {
+        /// Directory for the demo database and its keys.
+        #[arg(long, default_value = "./data/demo")]
+        data_dir: PathBuf,
+    },
+    /// Coordinate tools.
+    Geo {
+        #[command(subcommand)]
+        command: GeoCommand,
+    },
+    /// Encryption keys for personal data.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GeoCommand {
+    /// Convert a coordinate between WGS-84, GCJ-02 and BD-09; prints `LNG LAT`.
+    #[command(allow_negative_numbers = true)]
+    Convert {
+        #[arg(long)]
+        from: CoordSystem,
+        #[arg(long)]
+        to: CoordSystem,
+        lng: f64,
+        lat: f64,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a fresh [crypto] config section (keep it secret, keep a copy: without it
+    /// personal data cannot be read).
+    Generate,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jiayou: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Geo { command: GeoCommand::Convert { from, to, lng, lat } } => {
+            let p = LngLat::new(lng, lat).map_err(|e| anyhow::anyhow!("{}: {e}", e.field()))?;
+            let q = geo::convert(p, from, to);
+            println!("{:.8} {:.8}", q.lng, q.lat);
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Generate } => {
+            let (_, g) = KeyRing::generate();
+            println!(
+                "[crypto]\nkeys = \"{}\"\nactive_key = {}\nblind_index_key = \"{}\"",
+                g.keys, g.active, g.blind_index_key
+            );
+            Ok(())
+        }
+        Command::Serve => {
+            let config = load_config(cli.config.as_deref())?;
+            telemetry::init(&config);
+            runtime()?.block_on(serve(config))
+        }
+        Command::Migrate => {
+            let config = load_config(cli.config.as_deref())?;
+            telemetry::init(&config);
+            runtime()?.block_on(async {
+                let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
+                db.migrate().await.context("applying migrations")?;
+                let applied = db.applied_migrations().await?;
+                println!("migrations applied: {}", applied.join(", "));
+                Ok(())
+            })
+        }
+        Command::Demo { data_dir } => {
+            let config = load_config(cli.config.as_deref())?;
+            telemetry::init(&config);
+            runtime()?.block_on(demo(config, &data_dir))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let default = Path::new("jiayou.toml");
+    let file = path.or_else(|| default.exists().then_some(default));
+    let env = |k: &str| std::env::var(k).ok();
+    Ok(Config::load(Sources { file, env: &env })?)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let keys = config.key_ring()?;
+    let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
+    // Migrations are explicit (`jiayou migrate`) for shared databases; on the embedded
+    // SQLite default there is no one else to run them, so apply them here.
+    if config.database_url.starts_with("sqlite:") {
+        db.migrate().await.context("applying migrations")?;
+    }
+    run_server(&config, App::new(db, keys)).await
+}
+
+async fn run_server(config: &Config, app: App) -> anyhow::Result<()> {
+    if config.redis_url.is_some() {
+        tracing::info!("redis_url is set; this version keeps caches and live events in-process");
+    }
+    let router = jiayou_http::router(app, jiayou_http::HttpConfig { admin_token: config.admin_token.clone() });
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(listen = %config.listen, "jiayou serving");
+    jiayou_http::serve(listener, router, shutdown_signal()).await?;
+    tracing::info!("jiayou stopped");
+    Ok(())
+}
+
+async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    // The demo keeps its own database and keys beside each other: convenient, and only
+    // acceptable because the data is fictional. Production keys never live with the data.
+    if std::env::var("JIAYOU_DATABASE_URL").is_err() {
+        config.database_url = format!("sqlite://{}?mode=rwc", data_dir.join("jiayou-demo.db").display());
+    }
+    let keys = demo_keys(data_dir)?;
+    let token = match &config.admin_token {
+        Some(t) => t.clone(),
+        None => demo_secret(&data_dir.join("admin-token"), || {
+            let (_, g) = KeyRing::generate();
+            format!("demo-{}", &g.blind_index_key.replace(['+', '/', '='], "")[..24])
+        })?,
+    };
+    config.admin_token = Some(token.clone());
+    let db = Db::connect(&config.database_url).await.context("opening the demo database")?;
+    db.migrate().await.context("applying migrations")?;
+    let app = App::new(db, keys);
+    let summary = jiayou_app::demo::seed(&app).await.context("seeding demo data")?;
+    let base = format!("http://{}", config.listen);
+    println!();
+    println!(
+        "  jiayou demo — {} ({} stations, {} nozzles{})",
+        summary.chain_code,
+        summary.stations,
+        summary.nozzles,
+        if summary.created { ", freshly created" } else { ", reused" }
+    );
+    println!("  API            {base}/api/v1/");
+    println!("  OpenAPI        {base}/api/openapi.json");
+    println!("  Nearby (try)   {base}/api/v1/stations/nearby?lng=102.7186&lat=25.0463&coord=gcj02&radius_m=10000");
+    println!("  Health         {base}/healthz   {base}/readyz   {base}/metrics");
+    println!("  Admin token    {token}   (Authorization: Bearer …)");
+    println!("  Database       {}", config.database_url);
+    println!();
+    run_server(&config, app).await
+}
+
+/// Reads the demo's key ring from `data_dir/keys.toml`, creating it on first run.
+fn demo_keys(data_dir: &Path) -> anyhow::Result<KeyRing> {
+    let text = demo_secret(&data_dir.join("keys.toml"), || {
+        let (_, g) = KeyRing::generate();
+        format!("keys = \"{}\"\nactive_key = {}\nblind_index_key = \"{}\"\n", g.keys, g.active, g.blind_index_key)
+    })?;
+    let c: config::CryptoFile = toml::from_str(&text).context("reading demo keys.toml")?;
+    let (Some(keys), Some(bidx)) = (c.keys, c.blind_index_key) else {
+        anyhow::bail!("demo keys.toml is incomplete; delete the demo data directory to start afresh");
+    };
+    Ok(KeyRing::from_config(&keys, c.active_key.unwrap_or(1), &bidx)?)
+}
+
+/// Reads a file, or creates it with `make()` (mode 0600) when missing.
+fn demo_secret(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+    if let Ok(s) = std::fs::read_to_string(path) {
+        return Ok(s.trim().to_owned());
+    }
+    let s = make();
+    std::fs::write(path, &s).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(s.trim().to_owned())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: draining requests");
+}

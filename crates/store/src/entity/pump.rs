@@ -1,0 +1,20 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "pumps")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub station_id: i64,
+    pub number: i32,
+    pub active_number: Option<i32>,
+    pub name: Option<String>,
+    pub retired_at_us: Option<i64>,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,47 @@
+//! Storage errors, with unique-constraint violations translated to the field they
+//! protect. The raw driver message is never shown to users: MariaDB's contains the
+//! duplicate *value*, which may be personal data.
+
+use sea_orm::{DbErr, SqlErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key refused the write; `field` is the API field it protects.
+    #[error("duplicate value for {field}")]
+    Duplicate { field: &'static str },
+    /// A foreign key refused the write (a referenced row is missing or still in use).
+    #[error("reference violated")]
+    Reference,
+    #[error("database error: {0}")]
+    Db(DbErr),
+}
+
+/// Every unique index of the schema, the columns SQLite names in its message, and the
+/// API field to blame. PostgreSQL and MariaDB name the index itself.
+const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
+    ("uq_chains_code", "chains.code", "code"),
+    ("uq_grades_chain_code", "grades.chain_id, grades.code", "code"),
+    ("uq_stations_chain_code", "stations.chain_id, stations.code", "code"),
+    ("uq_tanks_station_number", "tanks.station_id, tanks.active_number", "number"),
+    ("uq_pumps_station_number", "pumps.station_id, pumps.active_number", "number"),
+    ("uq_nozzles_station_number", "nozzles.station_id, nozzles.active_number", "number"),
+    ("uq_station_prices_station_grade", "station_prices.station_id, station_prices.grade_id", "grade_id"),
+    ("uq_members_chain_phone", "members.chain_id, members.phone_bidx", "phone"),
+];
+
+impl From<DbErr> for StoreError {
+    fn from(e: DbErr) -> Self {
+        match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(msg)) => {
+                let field = UNIQUE_KEYS
+                    .iter()
+                    .find(|(index, sqlite_cols, _)| msg.contains(index) || msg.contains(sqlite_cols))
+                    .map(|(_, _, field)| *field)
+                    .unwrap_or("id");
+                StoreError::Duplicate { field }
+            }
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => StoreError::Reference,
+            _ => StoreError::Db(e),
+        }
+    }
+}

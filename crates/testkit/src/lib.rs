@@ -1,0 +1,180 @@
+//! Test harness: [`spawn_app`] starts the real HTTP server on port 0 over a fresh
+//! database of the chosen backend, and [`TestApp`] talks to it over HTTP like a client.
+//!
+//! Backends: SQLite always; PostgreSQL when `JIAYOU_TEST_POSTGRES_URL` is set and MariaDB/
+//! MySQL when `JIAYOU_TEST_MYSQL_URL` is set (each a server URL whose user may create
+//! databases). Fresh databases are cheap on each engine (ARCHITECTURE.md, "Testing"):
+//! SQLite copies a migrated template file, PostgreSQL clones a migrated template
+//! database, MariaDB — whose DDL is slow — migrates one shared database per schema
+//! version and tests isolate themselves by creating their own chain.
+
+mod databases;
+
+use std::net::SocketAddr;
+
+use jiayou_app::App;
+use jiayou_store::crypto::KeyRing;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub use databases::{Backend, TestDatabase};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A running server over its own database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub backend: Backend,
+    /// The same application the server runs, for tests that check state directly.
+    pub app: App,
+    client: reqwest::Client,
+    _db: TestDatabase,
+}
+
+/// A response: status, parsed JSON body (Null when empty or not JSON), content type.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub content_type: String,
+    pub text: String,
+}
+
+impl Reply {
+    /// The problem `code`, for error assertions.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// The problem's offending `field`.
+    pub fn field(&self) -> &str {
+        self.body["field"].as_str().unwrap_or("")
+    }
+}
+
+/// Starts the server on `backend`, or `None` when that backend is not configured.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let db = TestDatabase::create(backend).await?;
+    let store = jiayou_store::Db::connect(db.url()).await.expect("connect to test database");
+    let app = App::new(store, KeyRing::generate().0);
+    let router =
+        jiayou_http::router(app.clone(), jiayou_http::HttpConfig { admin_token: Some(ADMIN_TOKEN.to_owned()) });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(jiayou_http::serve(listener, router, std::future::pending()));
+    Some(TestApp { addr, base_url: format!("http://{addr}"), backend, app, client: reqwest::Client::new(), _db: db })
+}
+
+impl TestApp {
+    /// Sends a request as the admin; `body` is sent as JSON when given.
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        self.send(self.client.request(method, format!("{}{path}", self.base_url)).bearer_auth(ADMIN_TOKEN), body).await
+    }
+
+    /// Sends a request without credentials.
+    pub async fn call_anonymous(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        self.send(self.client.request(method, format!("{}{path}", self.base_url)), body).await
+    }
+
+    /// Sends a raw body with the given content type, as the admin.
+    pub async fn call_raw(&self, method: Method, path: &str, content_type: &str, body: &str) -> Reply {
+        let req = self
+            .client
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", content_type)
+            .body(body.to_owned());
+        self.send(req, None).await
+    }
+
+    async fn send(&self, mut req: reqwest::RequestBuilder, body: Option<&Value>) -> Reply {
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.expect("request reaches the test server");
+        let status = res.status();
+        let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let text = res.text().await.expect("read body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, body, content_type, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(&body)).await
+    }
+
+    /// POSTs and asserts 201, returning the created resource.
+    pub async fn create(&self, path: &str, body: Value) -> Value {
+        let r = self.post(path, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "POST {path} on {:?}: {}", self.backend, r.text);
+        r.body
+    }
+
+    /// A new chain with a unique code, for tests that share a database (MariaDB).
+    pub async fn new_chain(&self) -> i64 {
+        let code = format!("T{}", unique_suffix());
+        self.create("/api/v1/chains", serde_json::json!({"code": code, "name": "测试连锁"})).await["id"]
+            .as_i64()
+            .expect("chain id")
+    }
+}
+
+/// A short suffix unique across concurrently running test processes.
+pub fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{}{}{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), nanos % 10_000)
+}
+
+/// Runs `$body` (an async block using `app: TestApp`) on every backend, one
+/// `#[tokio::test]` per backend so failures name the engine. A backend that is not
+/// configured prints a note and passes; `.ci/run` refuses to run with one missing.
+#[macro_export]
+macro_rules! on_each_backend {
+    ($(async fn $name:ident($app:ident) $body:block)+) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn run($app: $crate::TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::spawn_app($crate::Backend::Sqlite).await.expect("SQLite is always available")).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match $crate::spawn_app($crate::Backend::Postgres).await {
+                        Some(app) => run(app).await,
+                        None => eprintln!("JIAYOU_TEST_POSTGRES_URL unset: PostgreSQL not tested"),
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    match $crate::spawn_app($crate::Backend::MySql).await {
+                        Some(app) => run(app).await,
+                        None => eprintln!("JIAYOU_TEST_MYSQL_URL unset: MariaDB/MySQL not tested"),
+                    }
+                }
+            }
+        )+
+    };
+}
