@@ -46,14 +46,7 @@ pub fn instant(us: i64) -> DateTime<Utc> {
 
 pub fn validate_time_zone(field_name: &'static str, tz: Option<&str>) -> Result<String, jiayou_domain::FieldError> {
     let tz = tz.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(DEFAULT_TIME_ZONE);
-    hours::parse_time_zone(tz).map(|_| tz.to_owned()).map_err(|_| {
-        jiayou_domain::FieldError::new(
-            field_name,
-            jiayou_domain::FieldErrorKind::InvalidFormat {
-                expected: "IANA 时区名称，例如 Asia/Shanghai".into()
-            },
-        )
-    })
+    hours::parse_time_zone(tz).map(|z| z.name().to_owned()).map_err(|e| e.to_field_error(field_name))
 }
 
 impl App {

@@ -151,20 +151,12 @@ fn encode_hours(h: &OpeningHours) -> String {
 
 /// Validates a coordinate pair in `coord` and returns it as WGS-84.
 pub fn wgs84_from(lng: f64, lat: f64, coord: Option<CoordSystem>) -> Result<LngLat, FieldError> {
-    let p = LngLat::new(lng, lat).map_err(|e| {
-        let (min, max) = if e.field() == "lng" { ("-180", "180") } else { ("-90", "90") };
-        FieldError::new(e.field(), FieldErrorKind::OutOfRange { min: min.into(), max: max.into() })
-    })?;
+    let p = LngLat::new(lng, lat)?;
     Ok(geo::convert(p, coord.unwrap_or(CoordSystem::Wgs84), CoordSystem::Wgs84))
 }
 
 fn validate_hours(h: &OpeningHours) -> Result<(), FieldError> {
-    h.validate().map_err(|e| {
-        FieldError::new(
-            format!("hours{}", e.field_path()),
-            FieldErrorKind::InvalidFormat { expected: format!("有效的营业时间（{e}）").into() },
-        )
-    })
+    h.validate().map_err(|e| e.to_field_error("hours"))
 }
 
 fn validate_phone(p: &str) -> Result<String, FieldError> {

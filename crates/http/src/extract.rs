@@ -91,7 +91,9 @@ fn field_error(path: String, msg: &str) -> FieldError {
         return FieldError::new(join(name), FieldErrorKind::Required);
     }
     if let Some(name) = backticked(msg, "unknown field `") {
-        return FieldError::new(join(name), FieldErrorKind::Conflict { reason: "不允许的字段（接口中不存在）".into() });
+        // serde_path_to_error already includes the unknown key in the path.
+        let field = if path == name || path.ends_with(&format!(".{name}")) { path.clone() } else { join(name) };
+        return FieldError::new(field, FieldErrorKind::Conflict { reason: "不允许的字段（接口中不存在）".into() });
     }
     if let Some(rest) = msg.strip_prefix("unknown variant `") {
         let allowed: Vec<String> = rest

@@ -36,19 +36,13 @@ pub struct AppState {
 /// The whole application router, with middleware.
 pub fn router(app: App, config: HttpConfig) -> Router {
     let state = AppState { app, config: Arc::new(config), metrics: middleware::metrics_handle() };
-    let (api, openapi) = openapi::api_router().split_for_parts();
-    let openapi = Arc::new(openapi);
+    let (api, doc) = openapi::api_router().split_for_parts();
     middleware::wrap(
-        api.route(
-            "/api/openapi.json",
-            axum::routing::get(move || {
-                let doc = openapi.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
-        .fallback(|| async { ApiError::RouteNotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(state),
+        api.route("/api/openapi.json", axum::routing::get(openapi::serve_document))
+            .layer(axum::Extension(Arc::new(openapi::finish(doc))))
+            .fallback(|| async { ApiError::RouteNotFound })
+            .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+            .with_state(state),
     )
 }
 

@@ -1,6 +1,9 @@
 //! The OpenAPI 3.1 document, assembled from the handlers' annotations as they are
 //! routed, so a route cannot exist without its documentation.
 
+use std::sync::Arc;
+
+use axum::{Extension, Json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -45,6 +48,25 @@ impl Modify for AdminToken {
             ),
         );
     }
+}
+
+/// This document, in OpenAPI 3.1 JSON.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "platform", responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn serve_document(
+    Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json(doc.as_ref().clone())
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(serve_document))]
+struct DocumentRoute;
+
+/// Adds the document's own route, which is served outside the routed API (it needs
+/// the finished document).
+pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    doc.merge(DocumentRoute::openapi());
+    doc
 }
 
 pub fn api_router() -> OpenApiRouter<AppState> {

@@ -21,7 +21,9 @@ pub use databases::{Backend, TestDatabase};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
-/// A running server over its own database.
+/// A running server over its own database. Clones share the server, so concurrent
+/// tests can move one into each spawned task.
+#[derive(Clone)]
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base_url: String,
@@ -29,7 +31,7 @@ pub struct TestApp {
     /// The same application the server runs, for tests that check state directly.
     pub app: App,
     client: reqwest::Client,
-    _db: TestDatabase,
+    _db: std::sync::Arc<TestDatabase>,
 }
 
 /// A response: status, parsed JSON body (Null when empty or not JSON), content type.
@@ -63,7 +65,14 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(jiayou_http::serve(listener, router, std::future::pending()));
-    Some(TestApp { addr, base_url: format!("http://{addr}"), backend, app, client: reqwest::Client::new(), _db: db })
+    Some(TestApp {
+        addr,
+        base_url: format!("http://{addr}"),
+        backend,
+        app,
+        client: reqwest::Client::new(),
+        _db: db.into(),
+    })
 }
 
 impl TestApp {
