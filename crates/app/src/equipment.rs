@@ -376,6 +376,9 @@ impl App {
         p.finish()?;
         let row =
             pump::Entity::find_by_id(id).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity: "pump" })?;
+        if row.retired_at_us.is_some() {
+            return Err(AppError::conflict("pump_retired", None, "该加油机已停用，不能修改"));
+        }
         let mut m = row.into_active_model();
         if let Some(Some(n)) = name {
             m.name = Set(n);

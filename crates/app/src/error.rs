@@ -43,6 +43,13 @@ impl From<StoreError> for AppError {
                 field: Some(field),
                 message_zh: format!("{field} 已存在，不能重复"),
             },
+            // The use-cases check references first; this is the rare race where a
+            // referenced row changed in between. The client can retry.
+            StoreError::Reference => AppError::Conflict {
+                code: "reference_changed",
+                field: None,
+                message_zh: "引用的数据已被修改，请刷新后重试".into(),
+            },
             other => AppError::Store(other),
         }
     }

@@ -14,7 +14,7 @@ use jiayou_domain::hours;
 use jiayou_domain::station::{self as rules, Amenity, NearbySort, RankKey};
 use jiayou_domain::{FieldError, FieldErrorKind, field};
 use jiayou_store::entity::{grade, station, station_price};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, Select};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -98,6 +98,26 @@ pub struct NearbyPage {
 /// SQLite refuses statements with too many bound values; stay far below every limit.
 const IN_CHUNK: usize = 500;
 
+/// The candidate query of a radius search: live stations in the grid rows and longitude
+/// ranges of the search window. Public so the index use can be checked (EXPLAIN).
+///
+/// The chain is deliberately *not* filtered here: given `chain_id = ?`, SQLite's planner
+/// prefers the (chain_id, code) index and walks every station of the chain. The window
+/// holds few rows, so the chain is filtered in memory instead.
+pub fn window_query(center: LngLat, radius_m: f64) -> Select<station::Entity> {
+    let w = geo::search_window(center, radius_m);
+    let mut lng_any = Condition::any();
+    for (lo, hi) in &w.lng_ranges_e7 {
+        lng_any = lng_any.add(station::Column::LngE7.between(*lo, *hi));
+    }
+    station::Entity::find()
+        // IN over the rows (not BETWEEN) lets every engine seek on both index columns.
+        .filter(station::Column::GridRow.is_in(w.rows.clone().collect::<Vec<_>>()))
+        .filter(lng_any)
+        .filter(station::Column::LatE7.between(w.lat_min_e7, w.lat_max_e7))
+        .filter(station::Column::RetiredAtUs.is_null())
+}
+
 struct Candidate {
     row: station::Model,
     distance_m: f64,
@@ -143,25 +163,14 @@ impl App {
         };
 
         // 1. Index range scans over the window, then the exact distance.
-        let w = geo::search_window(center, radius.into());
-        let mut lng_any = Condition::any();
-        for (lo, hi) in &w.lng_ranges_e7 {
-            lng_any = lng_any.add(station::Column::LngE7.between(*lo, *hi));
-        }
-        let mut sq = station::Entity::find()
-            .filter(station::Column::GridRow.is_in(w.rows.clone().collect::<Vec<_>>()))
-            .filter(lng_any)
-            .filter(station::Column::LatE7.between(w.lat_min_e7, w.lat_max_e7))
-            .filter(station::Column::RetiredAtUs.is_null());
-        if let Some(c) = chain_id {
-            sq = sq.filter(station::Column::ChainId.eq(c));
-        }
+        let sq = window_query(center, radius.into());
         let now = Utc::now();
         let radius_f = f64::from(radius);
         let mut found: Vec<Candidate> = sq
             .all(self.db.reader())
             .await?
             .into_iter()
+            .filter(|row| chain_id.is_none_or(|c| row.chain_id == c))
             .filter_map(|row| {
                 let at = LngLat { lng: geo::from_e7(row.lng_e7), lat: geo::from_e7(row.lat_e7) };
                 let distance_m = geo::haversine_m(center, at);
