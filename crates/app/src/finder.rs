@@ -187,7 +187,9 @@ impl App {
 
         // 2. The requested grade's price, for the filter and the price sort.
         if let Some(code) = &grade_code {
-            let mut gq = grade::Entity::find().filter(grade::Column::Code.eq(code.as_str()));
+            let mut gq = grade::Entity::find()
+                .filter(grade::Column::Code.eq(code.as_str()))
+                .filter(grade::Column::RetiredAtUs.is_null());
             if let Some(c) = chain_id {
                 gq = gq.filter(grade::Column::ChainId.eq(c));
             }

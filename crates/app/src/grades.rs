@@ -80,6 +80,7 @@ impl App {
         let now = now_us();
         let m = grade::ActiveModel {
             chain_id: Set(cmd.chain_id),
+            active_code: Set(code.clone()),
             code: Set(code.unwrap_or_default()),
             name: Set(name.unwrap_or_default()),
             energy_type: Set(cmd.energy_type.as_str().to_owned()),
@@ -115,7 +116,7 @@ impl App {
     }
 
     /// Retires a grade: it stays on history (orders, prices) but can no longer be
-    /// assigned to a tank or nozzle.
+    /// assigned to a tank or nozzle, and its code is free for a new grade.
     pub async fn retire_grade(&self, id: i64) -> AppResult<GradeView> {
         let row = self.grade_row(id).await?;
         if row.retired_at_us.is_some() {
@@ -123,6 +124,7 @@ impl App {
         }
         let mut m = row.into_active_model();
         let now = now_us();
+        m.active_code = Set(None);
         m.retired_at_us = Set(Some(now));
         m.updated_at_us = Set(now);
         Ok(m.update(self.db.writer()).await?.into())

@@ -30,7 +30,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// A coordinate datum accepted by the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum CoordSystem {
     /// GPS, and how stations are stored.
     #[serde(rename = "wgs84")]
@@ -69,6 +69,14 @@ impl fmt::Display for CoordSystem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown coordinate system {0:?}: expected one of wgs84, gcj02, bd09")]
 pub struct UnknownCoordSystem(pub String);
+
+/// Same rules as [`FromStr`]: query strings and JSON accept `GCJ02` as well as `gcj02`.
+impl<'de> Deserialize<'de> for CoordSystem {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(|_| serde::de::Error::unknown_variant(&s, &["wgs84", "gcj02", "bd09"]))
+    }
+}
 
 impl FromStr for CoordSystem {
     type Err = UnknownCoordSystem;

@@ -20,7 +20,7 @@ pub enum StoreError {
 /// API field to blame. PostgreSQL and MariaDB name the index itself.
 const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     ("uq_chains_code", "chains.code", "code"),
-    ("uq_grades_chain_code", "grades.chain_id, grades.code", "code"),
+    ("uq_grades_chain_code", "grades.chain_id, grades.active_code", "code"),
     ("uq_stations_chain_code", "stations.chain_id, stations.code", "code"),
     ("uq_tanks_station_number", "tanks.station_id, tanks.active_number", "number"),
     ("uq_pumps_station_number", "pumps.station_id, pumps.active_number", "number"),

@@ -259,3 +259,28 @@ on_each_backend! {
         assert_eq!(items(&current.body)[0]["version"], 13);
     }
 }
+
+on_each_backend! {
+    async fn retired_grades_free_their_code_and_leave_the_finder(app) {
+        let chain = app.new_chain().await;
+        let chain_code = app.get(&format!("/api/v1/chains/{chain}")).await.body["code"].as_str().unwrap().to_owned();
+        let old = grade(&app, chain, "92").await;
+        let st = station(&app, chain, "GR1").await;
+        app.put(&format!("/api/v1/stations/{st}/prices/{old}"), json!({"list_price_fen": 790})).await;
+        let near = format!("/api/v1/stations/nearby?lng=102.72&lat=25.04&chain={chain_code}&grade=92");
+        assert_eq!(app.get(&near).await.body["total"], 1);
+        let r = app.post("/api/v1/grades", json!({"chain_id": chain, "code": "92", "name": "x", "energy_type": "gasoline"})).await;
+        assert_eq!((r.status, r.field()), (StatusCode::CONFLICT, "code"), "a live code is unique");
+        assert_eq!(app.post(&format!("/api/v1/grades/{old}/retire"), json!({})).await.status, StatusCode::OK);
+        // A retired grade no longer matches the finder's grade filter …
+        let r = app.get(&near).await;
+        assert_eq!(r.body["total"], 0, "{}", r.text);
+        // … and its code can name a new grade, while the old one stays on history.
+        let new = grade(&app, chain, "92").await;
+        assert_ne!(new, old);
+        let all = app.get(&format!("/api/v1/grades?chain_id={chain}&include_retired=true")).await;
+        assert_eq!(all.body["total"], 2, "{}", all.text);
+        let r = app.post(&format!("/api/v1/stations/{st}/tanks"), json!({"number": 1, "grade_id": old, "capacity": 1000, "safety_min": 10})).await;
+        assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, "grade_id"), "a retired grade is not assignable");
+    }
+}

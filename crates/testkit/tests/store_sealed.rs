@@ -257,6 +257,7 @@ on_each_engine! {
             grade::ActiveModel {
                 chain_id: Set(chain_id),
                 code: Set(code.to_owned()),
+                active_code: Set(Some(code.to_owned())),
                 name: Set(format!("油品 {code:?}")),
                 energy_type: Set("gasoline".into()),
                 unit: Set("litre".into()),

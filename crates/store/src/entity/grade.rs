@@ -7,6 +7,8 @@ pub struct Model {
     pub id: i64,
     pub chain_id: i64,
     pub code: String,
+    /// `code` while live, NULL once retired (uniqueness of live codes only).
+    pub active_code: Option<String>,
     pub name: String,
     pub energy_type: String,
     pub unit: String,

@@ -37,6 +37,8 @@ impl MigrationTrait for Migration {
                 .col(id())
                 .col(big("chain_id"))
                 .col(string("code", 32))
+                // The code while the grade is live: a retired grade frees its code.
+                .col(string_null("active_code", 32))
                 .col(string("name", 64))
                 .col(string("energy_type", 16))
                 .col(string("unit", 8))
@@ -47,7 +49,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("uq_grades_chain_code", "grades", &["chain_id", "code"], true)).await?;
+        m.create_index(index("uq_grades_chain_code", "grades", &["chain_id", "active_code"], true)).await?;
 
         m.create_table(
             table(b, "stations")
