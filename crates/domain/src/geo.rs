@@ -487,6 +487,8 @@ mod tests {
         assert!("".parse::<CoordSystem>().is_err());
         assert!(" wgs84".parse::<CoordSystem>().is_err());
         assert!(serde_json::from_str::<CoordSystem>("\"mars\"").is_err());
+        // JSON and query strings follow the same case-insensitive rule as FromStr.
+        assert_eq!(serde_json::from_str::<CoordSystem>("\"GCJ02\"").unwrap(), CoordSystem::Gcj02);
     }
 
     #[test]
