@@ -201,15 +201,51 @@ async fn live_tank(conn: &impl ConnectionTrait, station_id: i64, id: i64) -> App
         .ok_or_else(|| not_found("tank_id"))
 }
 
-fn include_retired<C: ColumnTrait>(f: &EquipmentFilter, col: C) -> sea_orm::Condition {
-    if f.include_retired.unwrap_or(false) {
-        sea_orm::Condition::all()
-    } else {
-        sea_orm::Condition::all().add(col.is_null())
-    }
+/// The columns tanks, pumps and nozzles share, so listing and reading them is written once.
+trait Equipment: EntityTrait {
+    const STATION_ID: Self::Column;
+    const NUMBER: Self::Column;
+    const RETIRED_AT: Self::Column;
+    const ID: Self::Column;
 }
 
+macro_rules! equipment_columns {
+    ($($m:ident),+) => {$(
+        impl Equipment for $m::Entity {
+            const STATION_ID: $m::Column = $m::Column::StationId;
+            const NUMBER: $m::Column = $m::Column::Number;
+            const RETIRED_AT: $m::Column = $m::Column::RetiredAtUs;
+            const ID: $m::Column = $m::Column::Id;
+        }
+    )+};
+}
+equipment_columns!(tank, pump, nozzle);
+
 impl App {
+    /// A station's equipment of one kind by number, live only unless asked otherwise.
+    async fn list_equipment<E, V>(&self, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<V>>
+    where
+        E: Equipment,
+        V: From<E::Model>,
+    {
+        self.station_row(station_id).await?;
+        let mut q = E::find().filter(E::STATION_ID.eq(station_id));
+        if !f.include_retired.unwrap_or(false) {
+            q = q.filter(E::RETIRED_AT.is_null());
+        }
+        let rows = q.order_by_asc(E::NUMBER).order_by_asc(E::ID).all(self.db.reader()).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn get_equipment<E, V>(&self, id: i64, entity: &'static str) -> AppResult<V>
+    where
+        E: Equipment,
+        V: From<E::Model>,
+    {
+        let row = E::find().filter(E::ID.eq(id)).one(self.db.reader()).await?;
+        row.map(Into::into).ok_or(AppError::NotFound { entity })
+    }
+
     // ----- tanks -----
 
     pub async fn create_tank(&self, station_id: i64, cmd: NewTank) -> AppResult<TankView> {
@@ -242,25 +278,11 @@ impl App {
     }
 
     pub async fn list_tanks(&self, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<TankView>> {
-        self.station_row(station_id).await?;
-        Ok(tank::Entity::find()
-            .filter(tank::Column::StationId.eq(station_id))
-            .filter(include_retired(f, tank::Column::RetiredAtUs))
-            .order_by_asc(tank::Column::Number)
-            .order_by_asc(tank::Column::Id)
-            .all(self.db.reader())
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
-
-    async fn tank_row(&self, id: i64) -> AppResult<tank::Model> {
-        tank::Entity::find_by_id(id).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity: "tank" })
+        self.list_equipment::<tank::Entity, _>(station_id, f).await
     }
 
     pub async fn get_tank(&self, id: i64) -> AppResult<TankView> {
-        self.tank_row(id).await.map(Into::into)
+        self.get_equipment::<tank::Entity, _>(id, "tank").await
     }
 
     pub async fn update_tank(&self, id: i64, cmd: TankChange) -> AppResult<TankView> {
@@ -349,25 +371,11 @@ impl App {
     }
 
     pub async fn list_pumps(&self, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<PumpView>> {
-        self.station_row(station_id).await?;
-        Ok(pump::Entity::find()
-            .filter(pump::Column::StationId.eq(station_id))
-            .filter(include_retired(f, pump::Column::RetiredAtUs))
-            .order_by_asc(pump::Column::Number)
-            .order_by_asc(pump::Column::Id)
-            .all(self.db.reader())
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        self.list_equipment::<pump::Entity, _>(station_id, f).await
     }
 
     pub async fn get_pump(&self, id: i64) -> AppResult<PumpView> {
-        pump::Entity::find_by_id(id)
-            .one(self.db.reader())
-            .await?
-            .map(Into::into)
-            .ok_or(AppError::NotFound { entity: "pump" })
+        self.get_equipment::<pump::Entity, _>(id, "pump").await
     }
 
     pub async fn update_pump(&self, id: i64, cmd: PumpChange) -> AppResult<PumpView> {
@@ -454,25 +462,11 @@ impl App {
     }
 
     pub async fn list_nozzles(&self, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<NozzleView>> {
-        self.station_row(station_id).await?;
-        Ok(nozzle::Entity::find()
-            .filter(nozzle::Column::StationId.eq(station_id))
-            .filter(include_retired(f, nozzle::Column::RetiredAtUs))
-            .order_by_asc(nozzle::Column::Number)
-            .order_by_asc(nozzle::Column::Id)
-            .all(self.db.reader())
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        self.list_equipment::<nozzle::Entity, _>(station_id, f).await
     }
 
     pub async fn get_nozzle(&self, id: i64) -> AppResult<NozzleView> {
-        nozzle::Entity::find_by_id(id)
-            .one(self.db.reader())
-            .await?
-            .map(Into::into)
-            .ok_or(AppError::NotFound { entity: "nozzle" })
+        self.get_equipment::<nozzle::Entity, _>(id, "nozzle").await
     }
 
     pub async fn update_nozzle(&self, id: i64, cmd: NozzleChange) -> AppResult<NozzleView> {
