@@ -65,8 +65,11 @@ pub enum ApiError {
     #[error("payload too large")]
     PayloadTooLarge,
     /// A path parameter is not of the expected type (a non-numeric id).
-    #[error("bad path parameter {0}")]
-    BadPath(String),
+    #[error("bad path parameter")]
+    BadPath,
+    /// The request took longer than the server allows.
+    #[error("timeout")]
+    Timeout,
     #[error("unauthorized")]
     Unauthorized,
     #[error("route not found")]
@@ -162,12 +165,20 @@ impl ApiError {
                 "请求体超过允许的大小".into(),
                 vec![],
             ),
-            ApiError::BadPath(name) => (
+            ApiError::BadPath => (
                 StatusCode::NOT_FOUND,
                 "invalid_path_parameter".into(),
                 "资源不存在",
                 "Not found",
-                format!("路径参数 {name} 无效"),
+                "路径中的编号无效：编号应为整数".into(),
+                vec![],
+            ),
+            ApiError::Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout".into(),
+                "处理超时",
+                "Request timed out",
+                "服务器未能及时处理请求，请稍后重试".into(),
                 vec![],
             ),
             ApiError::Unauthorized => (

@@ -75,10 +75,11 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| ApiPath(p.0)).map_err(|e| match e {
-            PathRejection::FailedToDeserializePathParams(d) => ApiError::BadPath(d.body_text()),
-            other => ApiError::BadPath(other.body_text()),
-        })
+        // The parser's message quotes the raw value; say only that the path is invalid.
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|_: PathRejection| ApiError::BadPath)
     }
 }
 

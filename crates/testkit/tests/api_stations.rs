@@ -140,7 +140,8 @@ on_each_backend! {
         let r = app.get("/api/v1/stations/987654321").await;
         assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "station_not_found"));
         let r = app.get("/api/v1/stations/abc").await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "invalid_path_parameter"));
+        assert!(!r.text.contains("abc"), "the raw value is not echoed: {}", r.text);
         let r = app.patch("/api/v1/stations/987654321", json!({"name": "x"})).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let id = station(&app, chain, "OK2").await;

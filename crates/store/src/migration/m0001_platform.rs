@@ -3,7 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::{big, big_null, fk, id, index, int, int_null, sealed, string, string_null, table, text};
+use super::{Engine, big, big_null, fk, id, index, int, int_null, sealed, string, string_null, table, text};
 
 pub struct Migration;
 
@@ -16,7 +16,7 @@ impl MigrationName for Migration {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let b = m.get_database_backend();
+        let b = Engine::detect(m).await?;
 
         // A chain is a tenant: one deployment may serve several (SaaS operator).
         m.create_table(

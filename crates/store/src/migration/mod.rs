@@ -13,7 +13,7 @@
 //!   uniqueness of live rows only (NULLs never collide in a unique index on any engine).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 mod m0001_platform;
 
@@ -23,6 +23,33 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![Box::new(m0001_platform::Migration)]
+    }
+}
+
+/// The engine a migration runs on, with what the DDL helpers need to know about it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Engine {
+    pub backend: DbBackend,
+    /// MySQL family only: a binary, NO PAD collation, so unique keys compare exactly as
+    /// on the other engines. MariaDB calls it `utf8mb4_nopad_bin`; MySQL 8 and TiDB
+    /// call it `utf8mb4_0900_bin` (their `utf8mb4_bin` ignores trailing spaces).
+    pub collation: Option<&'static str>,
+}
+
+impl Engine {
+    pub async fn detect(m: &SchemaManager<'_>) -> Result<Engine, DbErr> {
+        let backend = m.get_database_backend();
+        let collation = if backend == DbBackend::MySql {
+            let row = m
+                .get_connection()
+                .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(backend, "SELECT VERSION()"))
+                .await?;
+            let version: String = row.map(|r| r.try_get_by_index(0)).transpose()?.unwrap_or_default();
+            Some(if version.contains("MariaDB") { "utf8mb4_nopad_bin" } else { "utf8mb4_0900_bin" })
+        } else {
+            None
+        };
+        Ok(Engine { backend, collation })
     }
 }
 
@@ -61,9 +88,9 @@ pub(crate) fn text(name: &'static str) -> ColumnDef {
 
 /// An encrypted personal-data column (AES-256-GCM, see `crate::crypto`). MariaDB's
 /// `blob` stops at 64 KiB, so it gets `longblob`; the others have no such limit.
-pub(crate) fn sealed(backend: DbBackend, name: &'static str, nullable: bool) -> ColumnDef {
+pub(crate) fn sealed(engine: Engine, name: &'static str, nullable: bool) -> ColumnDef {
     let mut c = ColumnDef::new(name);
-    match backend {
+    match engine.backend {
         DbBackend::MySql => c.custom("longblob"),
         _ => c.blob(),
     };
@@ -76,13 +103,13 @@ pub(crate) fn sealed(backend: DbBackend, name: &'static str, nullable: bool) -> 
 }
 
 /// A table with the engine options every table gets: on MySQL/MariaDB InnoDB with a
-/// binary collation, so that unique keys compare exactly as on the other engines (the
-/// default collation is case- and trailing-space-insensitive).
-pub(crate) fn table(backend: DbBackend, name: &'static str) -> TableCreateStatement {
+/// binary NO PAD collation, so that unique keys compare exactly as on the other engines
+/// (the default collation is case- and trailing-space-insensitive).
+pub(crate) fn table(engine: Engine, name: &'static str) -> TableCreateStatement {
     let mut t = Table::create();
     t.table(name);
-    if backend == DbBackend::MySql {
-        t.engine("InnoDB").character_set("utf8mb4").collate("utf8mb4_nopad_bin");
+    if let Some(collation) = engine.collation {
+        t.engine("InnoDB").character_set("utf8mb4").collate(collation);
     }
     t
 }
