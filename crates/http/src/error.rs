@@ -78,6 +78,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A bug: details are in the log, never in the response.
+    #[error("internal error")]
+    Internal,
 }
 
 impl From<FieldError> for ApiError {
@@ -129,9 +132,11 @@ impl ApiError {
                     })
                     .unwrap_or_default(),
             ),
-            ApiError::App(AppError::Store(e)) => {
-                // Details go to the log only: driver messages may contain values.
-                tracing::error!(error = %e, "storage error");
+            ApiError::App(AppError::Store(_)) | ApiError::Internal => {
+                if let ApiError::App(AppError::Store(e)) = self {
+                    // Details go to the log only: driver messages may contain values.
+                    tracing::error!(error = %e, "storage error");
+                }
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error".into(),

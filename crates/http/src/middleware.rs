@@ -82,10 +82,7 @@ pub fn wrap(router: Router) -> Router {
         .layer(middleware::from_fn(time_limit))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
-            ApiError::App(jiayou_app::AppError::Store(jiayou_store::StoreError::Db(
-                jiayou_store::sea_orm::DbErr::Custom("panic".into()),
-            )))
-            .into_response()
+            ApiError::Internal.into_response()
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

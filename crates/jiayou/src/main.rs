@@ -168,8 +168,9 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
     let token = match &config.admin_token {
         Some(t) => t.clone(),
         None => demo_secret(&data_dir.join("admin-token"), || {
-            let (_, g) = KeyRing::generate();
-            format!("demo-{}", &g.blind_index_key.replace(['+', '/', '='], "")[..24])
+            use rand::Rng;
+            let random: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(24).map(char::from).collect();
+            format!("demo-{random}")
         })?,
     };
     config.admin_token = Some(token.clone());
