@@ -46,7 +46,10 @@ async fn main() -> anyhow_free::Result {
     db.migrate().await?;
     let app = App::new(db.clone(), KeyRing::generate().0);
     let chain = app
-        .create_chain(serde_json::from_value(serde_json::json!({"code": "BENCH", "name": "bench"}))?)
+        .create_chain(
+            &jiayou_app::Caller::system("bench"),
+            serde_json::from_value(serde_json::json!({"code": "BENCH", "name": "bench"}))?,
+        )
         .await
         .map_err(|e| format!("{e:?}"))?;
 

@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 
 use crate::error::Problems;
 use crate::paging::{self, Page, PageRequest};
-use crate::{App, AppError, AppResult};
+use jiayou_domain::access::{Permission, Target};
+
+use crate::{App, AppError, AppResult, Caller};
 
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
 
@@ -50,13 +52,16 @@ pub fn validate_time_zone(field_name: &'static str, tz: Option<&str>) -> Result<
 }
 
 impl App {
-    pub async fn create_chain(&self, cmd: NewChain) -> AppResult<ChainView> {
+    /// Creates a chain with its built-in roles. The platform operator's alone.
+    pub async fn create_chain(&self, caller: &Caller, cmd: NewChain) -> AppResult<ChainView> {
+        caller.require(Permission::ChainManage, Target::Chain(0))?;
         let mut p = Problems::default();
         let code = p.check(field::code("code", &cmd.code));
         let name = p.check(field::text("name", &cmd.name, 64));
         let tz = p.check(validate_time_zone("time_zone", cmd.time_zone.as_deref()));
         p.finish()?;
         let now = now_us();
+        let tx = self.db.begin().await?;
         let m = chain::ActiveModel {
             code: Set(code.unwrap_or_default()),
             name: Set(name.unwrap_or_default()),
@@ -65,16 +70,23 @@ impl App {
             updated_at_us: Set(now),
             ..Default::default()
         }
-        .insert(self.db.writer())
+        .insert(&tx)
         .await?;
+        crate::roles::create_builtin_roles(&tx, m.id, now).await?;
+        tx.commit().await?;
         Ok(m.into())
     }
 
-    pub async fn list_chains(&self, req: &PageRequest) -> AppResult<Page<ChainView>> {
+    pub async fn list_chains(&self, caller: &Caller, req: &PageRequest) -> AppResult<Page<ChainView>> {
         let paging = req.validate(&["id", "code", "name", "created_at"]).map_err(AppError::Invalid)?;
+        // Staff see their own chain only.
+        let mut q = chain::Entity::find();
+        if let Some(own) = caller.access.chain_id() {
+            q = q.filter(chain::Column::Id.eq(own));
+        }
         let page = paging::fetch(
             self.db.reader(),
-            chain::Entity::find(),
+            q,
             &paging,
             |f| match f {
                 "code" => chain::Column::Code,
@@ -88,12 +100,13 @@ impl App {
         Ok(page.map(Into::into))
     }
 
-    pub async fn get_chain(&self, id: i64) -> AppResult<ChainView> {
-        chain::Entity::find_by_id(id)
-            .one(self.db.reader())
-            .await?
-            .map(Into::into)
-            .ok_or(AppError::NotFound { entity: "chain" })
+    pub async fn get_chain(&self, caller: &Caller, id: i64) -> AppResult<ChainView> {
+        caller.require_anywhere(Permission::ChainRead, id)?;
+        self.get_chain_row(id).await.map(Into::into)
+    }
+
+    pub(crate) async fn get_chain_row(&self, id: i64) -> AppResult<chain::Model> {
+        chain::Entity::find_by_id(id).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity: "chain" })
     }
 
     /// Resolves a chain code to its id (customer APIs address chains by code).

@@ -29,7 +29,12 @@ use crate::grades::{GradeFilter, NewGrade};
 use crate::paging::{MAX_PER_PAGE, PageRequest};
 use crate::prices::PriceChange;
 use crate::stations::{NewStation, StationFilter, StationView};
-use crate::{App, AppError, AppResult};
+use crate::{App, AppError, AppResult, Caller};
+
+/// The demo seeds as the platform itself, through the same checked use-cases.
+fn system() -> Caller {
+    Caller::system("demo")
+}
 
 /// Code of the demo chain; its presence is how a second run recognises the demo.
 pub const CHAIN_CODE: &str = "YNDEMO";
@@ -298,7 +303,7 @@ pub async fn seed(app: &App) -> AppResult<DemoSummary> {
             Some(s) => s.id,
             None => {
                 created = true;
-                app.create_station(new_station(chain_id, spec)).await?.id
+                app.create_station(&system(), new_station(chain_id, spec)).await?.id
             }
         };
         ensure_equipment(app, station_id, spec, &grades, &mut created).await?;
@@ -308,7 +313,7 @@ pub async fn seed(app: &App) -> AppResult<DemoSummary> {
     let stations = all_stations(app, chain_id, "active").await?;
     let mut nozzles = 0;
     for s in &stations {
-        nozzles += app.list_nozzles(s.id, &EquipmentFilter { include_retired: Some(false) }).await?.len();
+        nozzles += app.list_nozzles(&system(), s.id, &EquipmentFilter { include_retired: Some(false) }).await?.len();
     }
     let summary =
         DemoSummary { chain_id, chain_code: CHAIN_CODE.to_owned(), stations: stations.len(), nozzles, created };
@@ -321,7 +326,7 @@ async fn ensure_chain(app: &App, created: &mut bool) -> AppResult<i64> {
         return Ok(id);
     }
     let cmd = NewChain { code: CHAIN_CODE.into(), name: CHAIN_NAME.into(), time_zone: Some(TIME_ZONE.into()) };
-    match app.create_chain(cmd).await {
+    match app.create_chain(&system(), cmd).await {
         Ok(c) => {
             *created = true;
             Ok(c.id)
@@ -341,7 +346,7 @@ async fn ensure_grades(app: &App, chain_id: i64, created: &mut bool) -> AppResul
     let mut existing = Vec::new();
     for page in 1.. {
         let req = PageRequest { page: Some(page), per_page: Some(MAX_PER_PAGE), sort: None };
-        let p = app.list_grades(&filter, &req).await?;
+        let p = app.list_grades(&system(), &filter, &req).await?;
         let done = p.items.len() < MAX_PER_PAGE as usize;
         existing.extend(p.items);
         if done {
@@ -357,13 +362,16 @@ async fn ensure_grades(app: &App, chain_id: i64, created: &mut bool) -> AppResul
             }
             None => {
                 let v = app
-                    .create_grade(NewGrade {
-                        chain_id,
-                        code: g.code.into(),
-                        name: g.name.into(),
-                        energy_type: g.energy,
-                        unit: Some(g.unit),
-                    })
+                    .create_grade(
+                        &system(),
+                        NewGrade {
+                            chain_id,
+                            code: g.code.into(),
+                            name: g.name.into(),
+                            energy_type: g.energy,
+                            unit: Some(g.unit),
+                        },
+                    )
                     .await?;
                 *created = true;
                 out.insert(g.code, v.id);
@@ -379,7 +387,7 @@ async fn all_stations(app: &App, chain_id: i64, status: &str) -> AppResult<Vec<S
     let mut out = Vec::new();
     for page in 1.. {
         let req = PageRequest { page: Some(page), per_page: Some(MAX_PER_PAGE), sort: None };
-        let p = app.list_stations(&filter, &req).await?;
+        let p = app.list_stations(&system(), &filter, &req).await?;
         let done = p.items.len() < MAX_PER_PAGE as usize;
         out.extend(p.items);
         if done {
@@ -450,7 +458,7 @@ async fn ensure_equipment(
     let all = EquipmentFilter { include_retired: Some(true) };
 
     // Tanks: a number that exists at all (live or retired) is not re-created.
-    let mut tanks = app.list_tanks(station_id, &all).await?;
+    let mut tanks = app.list_tanks(&system(), station_id, &all).await?;
     for (i, grade) in spec.tanks.iter().enumerate() {
         let number = i as i32 + 1;
         let Some(&grade_id) = grades.get(grade) else { continue };
@@ -459,14 +467,14 @@ async fn ensure_equipment(
         }
         let (capacity, safety_min) = tank_levels(grade);
         let t = app
-            .create_tank(station_id, NewTank { number, grade_id, capacity, safety_min, overstock_max: None })
+            .create_tank(&system(), station_id, NewTank { number, grade_id, capacity, safety_min, overstock_max: None })
             .await?;
         *created = true;
         tanks.push(t);
     }
 
     // Pumps: the live one with the number, else create unless a retired one exists.
-    let mut pumps = app.list_pumps(station_id, &all).await?;
+    let mut pumps = app.list_pumps(&system(), station_id, &all).await?;
     let mut pump_ids = Vec::with_capacity(spec.pumps.len());
     for i in 0..spec.pumps.len() {
         let number = i as i32 + 1;
@@ -475,7 +483,9 @@ async fn ensure_equipment(
         } else if pumps.iter().any(|p| p.number == number) {
             None
         } else {
-            let p = app.create_pump(station_id, NewPump { number, name: Some(format!("{number}号加油机")) }).await?;
+            let p = app
+                .create_pump(&system(), station_id, NewPump { number, name: Some(format!("{number}号加油机")) })
+                .await?;
             *created = true;
             let id = p.id;
             pumps.push(p);
@@ -485,7 +495,7 @@ async fn ensure_equipment(
     }
 
     // Nozzles, numbered through the station; each from a live tank of its grade.
-    let nozzles = app.list_nozzles(station_id, &all).await?;
+    let nozzles = app.list_nozzles(&system(), station_id, &all).await?;
     let mut number = 0;
     let mut per_grade: HashMap<&str, usize> = HashMap::new();
     for (pump, pump_id) in spec.pumps.iter().zip(&pump_ids) {
@@ -506,6 +516,7 @@ async fn ensure_equipment(
                 continue;
             };
             app.create_nozzle(
+                &system(),
                 station_id,
                 NewNozzle { pump_id: *pump_id, number, tank_id: tank.id, grade_id: Some(grade_id) },
             )
@@ -525,7 +536,7 @@ async fn ensure_prices(
     grades: &HashMap<&'static str, i64>,
     created: &mut bool,
 ) -> AppResult<()> {
-    let existing = app.list_prices(station_id).await?;
+    let existing = app.list_prices(&system(), station_id).await?;
     for g in GRADES.iter().filter(|g| spec.tanks.contains(&g.code)) {
         let Some(&grade_id) = grades.get(g.code) else { continue };
         if existing.iter().any(|p| p.grade_id == grade_id) {
@@ -541,11 +552,11 @@ async fn ensure_prices(
         };
         match g.previous_fen {
             Some(prev) => {
-                app.set_price(station_id, grade_id, change(prev, REASON_OPENING)).await?;
-                app.set_price(station_id, grade_id, change(g.list_fen, REASON_NDRC)).await?;
+                app.set_price(&system(), station_id, grade_id, change(prev, REASON_OPENING)).await?;
+                app.set_price(&system(), station_id, grade_id, change(g.list_fen, REASON_NDRC)).await?;
             }
             None => {
-                app.set_price(station_id, grade_id, change(g.list_fen, REASON_OPENING)).await?;
+                app.set_price(&system(), station_id, grade_id, change(g.list_fen, REASON_OPENING)).await?;
             }
         }
         *created = true;

@@ -14,7 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::chains::instant;
 use crate::error::Problems;
-use crate::{App, AppError, AppResult};
+use jiayou_domain::access::Permission;
+
+use crate::stations::target;
+use crate::{App, AppError, AppResult, Caller};
 
 /// Largest tank we accept: 1,000,000 units (a million litres), in thousandths.
 const MAX_CAPACITY: i64 = 1_000_000_000;
@@ -207,6 +210,7 @@ trait Equipment: EntityTrait {
     const NUMBER: Self::Column;
     const RETIRED_AT: Self::Column;
     const ID: Self::Column;
+    fn station_of(m: &Self::Model) -> i64;
 }
 
 macro_rules! equipment_columns {
@@ -216,6 +220,9 @@ macro_rules! equipment_columns {
             const NUMBER: $m::Column = $m::Column::Number;
             const RETIRED_AT: $m::Column = $m::Column::RetiredAtUs;
             const ID: $m::Column = $m::Column::Id;
+            fn station_of(m: &$m::Model) -> i64 {
+                m.station_id
+            }
         }
     )+};
 }
@@ -223,12 +230,34 @@ equipment_columns!(tank, pump, nozzle);
 
 impl App {
     /// A station's equipment of one kind by number, live only unless asked otherwise.
-    async fn list_equipment<E, V>(&self, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<V>>
+    /// The station, after checking the caller holds `permission` there.
+    pub(crate) async fn authorize_station(
+        &self,
+        caller: &Caller,
+        permission: Permission,
+        station_id: i64,
+    ) -> AppResult<()> {
+        caller.require(permission, target(&self.station_row(station_id).await?))
+    }
+
+    /// Checks `permission` at the station of equipment item `id`.
+    async fn authorize_equipment<E: Equipment>(
+        &self,
+        caller: &Caller,
+        permission: Permission,
+        id: i64,
+        entity: &'static str,
+    ) -> AppResult<()> {
+        let row = E::find().filter(E::ID.eq(id)).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity })?;
+        self.authorize_station(caller, permission, E::station_of(&row)).await
+    }
+
+    async fn list_equipment<E, V>(&self, caller: &Caller, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<V>>
     where
         E: Equipment,
         V: From<E::Model>,
     {
-        self.station_row(station_id).await?;
+        self.authorize_station(caller, Permission::StationRead, station_id).await?;
         let mut q = E::find().filter(E::STATION_ID.eq(station_id));
         if !f.include_retired.unwrap_or(false) {
             q = q.filter(E::RETIRED_AT.is_null());
@@ -237,18 +266,20 @@ impl App {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    async fn get_equipment<E, V>(&self, id: i64, entity: &'static str) -> AppResult<V>
+    async fn get_equipment<E, V>(&self, caller: &Caller, id: i64, entity: &'static str) -> AppResult<V>
     where
         E: Equipment,
         V: From<E::Model>,
     {
+        self.authorize_equipment::<E>(caller, Permission::StationRead, id, entity).await?;
         let row = E::find().filter(E::ID.eq(id)).one(self.db.reader()).await?;
         row.map(Into::into).ok_or(AppError::NotFound { entity })
     }
 
     // ----- tanks -----
 
-    pub async fn create_tank(&self, station_id: i64, cmd: NewTank) -> AppResult<TankView> {
+    pub async fn create_tank(&self, caller: &Caller, station_id: i64, cmd: NewTank) -> AppResult<TankView> {
+        self.authorize_station(caller, Permission::EquipmentManage, station_id).await?;
         let mut p = Problems::default();
         p.check(field::int_range("number", cmd.number.into(), 1, 99));
         let overstock_max = cmd.overstock_max.unwrap_or(cmd.capacity / 100 * 95);
@@ -277,15 +308,16 @@ impl App {
         Ok(m.into())
     }
 
-    pub async fn list_tanks(&self, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<TankView>> {
-        self.list_equipment::<tank::Entity, _>(station_id, f).await
+    pub async fn list_tanks(&self, caller: &Caller, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<TankView>> {
+        self.list_equipment::<tank::Entity, _>(caller, station_id, f).await
     }
 
-    pub async fn get_tank(&self, id: i64) -> AppResult<TankView> {
-        self.get_equipment::<tank::Entity, _>(id, "tank").await
+    pub async fn get_tank(&self, caller: &Caller, id: i64) -> AppResult<TankView> {
+        self.get_equipment::<tank::Entity, _>(caller, id, "tank").await
     }
 
-    pub async fn update_tank(&self, id: i64, cmd: TankChange) -> AppResult<TankView> {
+    pub async fn update_tank(&self, caller: &Caller, id: i64, cmd: TankChange) -> AppResult<TankView> {
+        self.authorize_equipment::<tank::Entity>(caller, Permission::EquipmentManage, id, "tank").await?;
         let tx = self.db.begin().await?;
         let row = tank::Entity::find_by_id(id).one(&tx).await?.ok_or(AppError::NotFound { entity: "tank" })?;
         if row.retired_at_us.is_some() {
@@ -322,7 +354,8 @@ impl App {
     }
 
     /// Retires a tank; refused while live nozzles still draw from it.
-    pub async fn retire_tank(&self, id: i64) -> AppResult<TankView> {
+    pub async fn retire_tank(&self, caller: &Caller, id: i64) -> AppResult<TankView> {
+        self.authorize_equipment::<tank::Entity>(caller, Permission::EquipmentManage, id, "tank").await?;
         let tx = self.db.begin().await?;
         let row = tank::Entity::find_by_id(id).one(&tx).await?.ok_or(AppError::NotFound { entity: "tank" })?;
         if row.retired_at_us.is_some() {
@@ -348,7 +381,8 @@ impl App {
 
     // ----- pumps -----
 
-    pub async fn create_pump(&self, station_id: i64, cmd: NewPump) -> AppResult<PumpView> {
+    pub async fn create_pump(&self, caller: &Caller, station_id: i64, cmd: NewPump) -> AppResult<PumpView> {
+        self.authorize_station(caller, Permission::EquipmentManage, station_id).await?;
         let mut p = Problems::default();
         p.check(field::int_range("number", cmd.number.into(), 1, 999));
         let name = p.check(field::optional_text("name", cmd.name.as_deref(), 64)).flatten();
@@ -370,15 +404,16 @@ impl App {
         Ok(m.into())
     }
 
-    pub async fn list_pumps(&self, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<PumpView>> {
-        self.list_equipment::<pump::Entity, _>(station_id, f).await
+    pub async fn list_pumps(&self, caller: &Caller, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<PumpView>> {
+        self.list_equipment::<pump::Entity, _>(caller, station_id, f).await
     }
 
-    pub async fn get_pump(&self, id: i64) -> AppResult<PumpView> {
-        self.get_equipment::<pump::Entity, _>(id, "pump").await
+    pub async fn get_pump(&self, caller: &Caller, id: i64) -> AppResult<PumpView> {
+        self.get_equipment::<pump::Entity, _>(caller, id, "pump").await
     }
 
-    pub async fn update_pump(&self, id: i64, cmd: PumpChange) -> AppResult<PumpView> {
+    pub async fn update_pump(&self, caller: &Caller, id: i64, cmd: PumpChange) -> AppResult<PumpView> {
+        self.authorize_equipment::<pump::Entity>(caller, Permission::EquipmentManage, id, "pump").await?;
         let mut p = Problems::default();
         let name = cmd.name.as_deref().map(|n| p.check(field::optional_text("name", Some(n), 64)));
         p.finish()?;
@@ -396,7 +431,8 @@ impl App {
     }
 
     /// Retires a pump and, in the same transaction, its live nozzles.
-    pub async fn retire_pump(&self, id: i64) -> AppResult<PumpView> {
+    pub async fn retire_pump(&self, caller: &Caller, id: i64) -> AppResult<PumpView> {
+        self.authorize_equipment::<pump::Entity>(caller, Permission::EquipmentManage, id, "pump").await?;
         let tx = self.db.begin().await?;
         let row = pump::Entity::find_by_id(id).one(&tx).await?.ok_or(AppError::NotFound { entity: "pump" })?;
         if row.retired_at_us.is_some() {
@@ -422,7 +458,8 @@ impl App {
 
     // ----- nozzles -----
 
-    pub async fn create_nozzle(&self, station_id: i64, cmd: NewNozzle) -> AppResult<NozzleView> {
+    pub async fn create_nozzle(&self, caller: &Caller, station_id: i64, cmd: NewNozzle) -> AppResult<NozzleView> {
+        self.authorize_station(caller, Permission::EquipmentManage, station_id).await?;
         let mut p = Problems::default();
         p.check(field::int_range("number", cmd.number.into(), 1, 999));
         p.finish()?;
@@ -461,15 +498,21 @@ impl App {
         Ok(m.into())
     }
 
-    pub async fn list_nozzles(&self, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<NozzleView>> {
-        self.list_equipment::<nozzle::Entity, _>(station_id, f).await
+    pub async fn list_nozzles(
+        &self,
+        caller: &Caller,
+        station_id: i64,
+        f: &EquipmentFilter,
+    ) -> AppResult<Vec<NozzleView>> {
+        self.list_equipment::<nozzle::Entity, _>(caller, station_id, f).await
     }
 
-    pub async fn get_nozzle(&self, id: i64) -> AppResult<NozzleView> {
-        self.get_equipment::<nozzle::Entity, _>(id, "nozzle").await
+    pub async fn get_nozzle(&self, caller: &Caller, id: i64) -> AppResult<NozzleView> {
+        self.get_equipment::<nozzle::Entity, _>(caller, id, "nozzle").await
     }
 
-    pub async fn update_nozzle(&self, id: i64, cmd: NozzleChange) -> AppResult<NozzleView> {
+    pub async fn update_nozzle(&self, caller: &Caller, id: i64, cmd: NozzleChange) -> AppResult<NozzleView> {
+        self.authorize_equipment::<nozzle::Entity>(caller, Permission::EquipmentManage, id, "nozzle").await?;
         let tx = self.db.begin().await?;
         let row = nozzle::Entity::find_by_id(id).one(&tx).await?.ok_or(AppError::NotFound { entity: "nozzle" })?;
         if row.retired_at_us.is_some() {
@@ -487,7 +530,8 @@ impl App {
         Ok(m.into())
     }
 
-    pub async fn retire_nozzle(&self, id: i64) -> AppResult<NozzleView> {
+    pub async fn retire_nozzle(&self, caller: &Caller, id: i64) -> AppResult<NozzleView> {
+        self.authorize_equipment::<nozzle::Entity>(caller, Permission::EquipmentManage, id, "nozzle").await?;
         let row = nozzle::Entity::find_by_id(id)
             .one(self.db.reader())
             .await?

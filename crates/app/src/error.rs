@@ -15,6 +15,15 @@ pub enum AppError {
     /// The command conflicts with the current state (a retired station, a duplicate code).
     #[error("conflict: {code}")]
     Conflict { code: &'static str, field: Option<&'static str>, message_zh: String },
+    /// No valid credentials (missing, wrong, expired or revoked).
+    #[error("unauthenticated: {code}")]
+    Unauthenticated { code: &'static str, message_zh: String },
+    /// Authenticated, but the caller lacks this permission for the target.
+    #[error("forbidden: {permission:?}")]
+    Forbidden { permission: jiayou_domain::access::Permission },
+    /// Too many failed sign-ins; retry after the instant (µs since epoch).
+    #[error("account locked")]
+    Locked { until_us: i64 },
     #[error(transparent)]
     Store(StoreError),
 }

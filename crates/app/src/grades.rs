@@ -12,7 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::chains::instant;
 use crate::error::Problems;
 use crate::paging::{self, Page, PageRequest};
-use crate::{App, AppError, AppResult};
+use jiayou_domain::access::{Permission, Target};
+
+use crate::{App, AppError, AppResult, Caller};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -69,12 +71,13 @@ impl From<grade::Model> for GradeView {
 }
 
 impl App {
-    pub async fn create_grade(&self, cmd: NewGrade) -> AppResult<GradeView> {
+    pub async fn create_grade(&self, caller: &Caller, cmd: NewGrade) -> AppResult<GradeView> {
+        caller.require(Permission::GradeManage, Target::Chain(cmd.chain_id))?;
         let mut p = Problems::default();
         let code = p.check(field::code("code", &cmd.code));
         let name = p.check(field::text("name", &cmd.name, 64));
         p.finish()?;
-        self.get_chain(cmd.chain_id).await.map_err(|_| {
+        self.get_chain_row(cmd.chain_id).await.map_err(|_| {
             AppError::field(jiayou_domain::FieldError::new("chain_id", jiayou_domain::FieldErrorKind::NotFound))
         })?;
         let now = now_us();
@@ -95,19 +98,23 @@ impl App {
         Ok(m.into())
     }
 
-    pub async fn get_grade(&self, id: i64) -> AppResult<GradeView> {
-        self.grade_row(id).await.map(Into::into)
+    pub async fn get_grade(&self, caller: &Caller, id: i64) -> AppResult<GradeView> {
+        let g = self.grade_row(id).await?;
+        caller.require_anywhere(Permission::StationRead, g.chain_id)?;
+        Ok(g.into())
     }
 
     pub(crate) async fn grade_row(&self, id: i64) -> AppResult<grade::Model> {
         grade::Entity::find_by_id(id).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity: "grade" })
     }
 
-    pub async fn update_grade(&self, id: i64, cmd: GradeChange) -> AppResult<GradeView> {
+    pub async fn update_grade(&self, caller: &Caller, id: i64, cmd: GradeChange) -> AppResult<GradeView> {
+        let row = self.grade_row(id).await?;
+        caller.require(Permission::GradeManage, Target::Chain(row.chain_id))?;
         let mut p = Problems::default();
         let name = cmd.name.map(|n| p.check(field::text("name", &n, 64)));
         p.finish()?;
-        let mut m = self.grade_row(id).await?.into_active_model();
+        let mut m = row.into_active_model();
         if let Some(Some(n)) = name {
             m.name = Set(n);
         }
@@ -117,8 +124,9 @@ impl App {
 
     /// Retires a grade: it stays on history (orders, prices) but can no longer be
     /// assigned to a tank or nozzle, and its code is free for a new grade.
-    pub async fn retire_grade(&self, id: i64) -> AppResult<GradeView> {
+    pub async fn retire_grade(&self, caller: &Caller, id: i64) -> AppResult<GradeView> {
         let row = self.grade_row(id).await?;
+        caller.require(Permission::GradeManage, Target::Chain(row.chain_id))?;
         if row.retired_at_us.is_some() {
             return Ok(row.into());
         }
@@ -130,10 +138,16 @@ impl App {
         Ok(m.update(self.db.writer()).await?.into())
     }
 
-    pub async fn list_grades(&self, filter: &GradeFilter, req: &PageRequest) -> AppResult<Page<GradeView>> {
+    pub async fn list_grades(
+        &self,
+        caller: &Caller,
+        filter: &GradeFilter,
+        req: &PageRequest,
+    ) -> AppResult<Page<GradeView>> {
         let paging = req.validate(&["id", "code", "name"]).map_err(AppError::Invalid)?;
         let mut q = grade::Entity::find();
-        if let Some(c) = filter.chain_id {
+        if let Some(c) = filter.chain_id.or(caller.access.chain_id()) {
+            caller.require_anywhere(Permission::StationRead, c)?;
             q = q.filter(grade::Column::ChainId.eq(c));
         }
         if !filter.include_retired.unwrap_or(false) {

@@ -2,6 +2,9 @@
 //! do; it validates the command into domain values, owns the database transaction,
 //! and returns a view. HTTP handlers call these and nothing below them.
 
+pub mod audit;
+pub mod auth;
+pub mod caller;
 pub mod chains;
 pub mod demo;
 pub mod equipment;
@@ -10,13 +13,17 @@ pub mod finder;
 pub mod grades;
 pub mod paging;
 pub mod prices;
+pub mod roles;
+pub mod staff;
 pub mod stations;
 
 use std::sync::Arc;
 
+use jiayou_domain::audit::AuditKey;
 use jiayou_store::Db;
 use jiayou_store::crypto::KeyRing;
 
+pub use caller::Caller;
 pub use error::AppError;
 
 /// Everything a use-case needs, cheap to clone (shared pools and keys).
@@ -24,11 +31,22 @@ pub use error::AppError;
 pub struct App {
     pub db: Db,
     pub keys: Arc<KeyRing>,
+    /// Key of the audit hash chain (see [`audit`]). Kept outside the database.
+    pub audit_key: Arc<AuditKey>,
 }
 
 impl App {
+    /// An app with a freshly generated audit key: fine for tests and demos, but a chain
+    /// written under a random key cannot be verified after a restart. Deployments set
+    /// the configured key with [`App::with_audit_key`].
     pub fn new(db: Db, keys: KeyRing) -> App {
-        App { db, keys: Arc::new(keys) }
+        App { db, keys: Arc::new(keys), audit_key: Arc::new(AuditKey::generate()) }
+    }
+
+    /// Uses `key` for the audit hash chain.
+    pub fn with_audit_key(mut self, key: AuditKey) -> App {
+        self.audit_key = Arc::new(key);
+        self
     }
 }
 

@@ -13,7 +13,9 @@ use utoipa::ToSchema;
 
 use crate::chains::instant;
 use crate::error::Problems;
-use crate::{App, AppError, AppResult};
+use jiayou_domain::access::Permission;
+
+use crate::{App, AppError, AppResult, Caller};
 
 /// Highest unit price accepted: ¥1,000.00 per unit, far above any fuel; catches a
 /// price typed in fen where yuan was meant (or the reverse) by a factor of 100.
@@ -55,7 +57,14 @@ impl From<station_price::Model> for PriceView {
 
 impl App {
     /// Sets a station's price for a grade now (an immediate change).
-    pub async fn set_price(&self, station_id: i64, grade_id: i64, cmd: PriceChange) -> AppResult<PriceView> {
+    pub async fn set_price(
+        &self,
+        caller: &Caller,
+        station_id: i64,
+        grade_id: i64,
+        cmd: PriceChange,
+    ) -> AppResult<PriceView> {
+        self.authorize_station(caller, Permission::PriceManage, station_id).await?;
         let mut p = Problems::default();
         let list = p.check(field::int_range("list_price_fen", cmd.list_price_fen, 1, MAX_UNIT_PRICE_FEN));
         let member = cmd.member_price_fen.unwrap_or(cmd.list_price_fen);
@@ -120,8 +129,8 @@ impl App {
         Ok(current.into())
     }
 
-    pub async fn list_prices(&self, station_id: i64) -> AppResult<Vec<PriceView>> {
-        self.station_row(station_id).await?;
+    pub async fn list_prices(&self, caller: &Caller, station_id: i64) -> AppResult<Vec<PriceView>> {
+        self.authorize_station(caller, Permission::PriceRead, station_id).await?;
         Ok(station_price::Entity::find()
             .filter(station_price::Column::StationId.eq(station_id))
             .order_by_asc(station_price::Column::GradeId)
@@ -133,8 +142,8 @@ impl App {
     }
 
     /// Every price version of a station and grade, newest first.
-    pub async fn price_history(&self, station_id: i64, grade_id: i64) -> AppResult<Vec<PriceView>> {
-        self.station_row(station_id).await?;
+    pub async fn price_history(&self, caller: &Caller, station_id: i64, grade_id: i64) -> AppResult<Vec<PriceView>> {
+        self.authorize_station(caller, Permission::PriceRead, station_id).await?;
         if grade::Entity::find_by_id(grade_id).one(self.db.reader()).await?.is_none() {
             return Err(AppError::field(FieldError::new("grade_id", FieldErrorKind::NotFound)));
         }

@@ -15,7 +15,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::chains::{instant, validate_time_zone};
 use crate::error::Problems;
 use crate::paging::{self, Page, PageRequest};
-use crate::{App, AppError, AppResult};
+use jiayou_domain::access::{Permission, Target, Visible};
+
+use crate::{App, AppError, AppResult, Caller};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -169,7 +171,8 @@ fn validate_phone(p: &str) -> Result<String, FieldError> {
 }
 
 impl App {
-    pub async fn create_station(&self, cmd: NewStation) -> AppResult<StationView> {
+    pub async fn create_station(&self, caller: &Caller, cmd: NewStation) -> AppResult<StationView> {
+        caller.require(Permission::StationManage, Target::Chain(cmd.chain_id))?;
         let mut p = Problems::default();
         let code = p.check(field::code("code", &cmd.code));
         let name = p.check(field::text("name", &cmd.name, 64));
@@ -184,7 +187,7 @@ impl App {
         let (Some(code), Some(name), Some(address), Some(at), Some(tz)) = (code, name, address, at, tz) else {
             unreachable!("validated above")
         };
-        self.get_chain(cmd.chain_id)
+        self.get_chain_row(cmd.chain_id)
             .await
             .map_err(|_| AppError::field(FieldError::new("chain_id", FieldErrorKind::NotFound)))?;
         let now = now_us();
@@ -215,11 +218,14 @@ impl App {
         station::Entity::find_by_id(id).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity: "station" })
     }
 
-    pub async fn get_station(&self, id: i64) -> AppResult<StationView> {
-        self.station_row(id).await.map(Into::into)
+    pub async fn get_station(&self, caller: &Caller, id: i64) -> AppResult<StationView> {
+        let s = self.station_row(id).await?;
+        caller.require(Permission::StationRead, target(&s))?;
+        Ok(s.into())
     }
 
-    pub async fn update_station(&self, id: i64, cmd: StationChange) -> AppResult<StationView> {
+    pub async fn update_station(&self, caller: &Caller, id: i64, cmd: StationChange) -> AppResult<StationView> {
+        caller.require(Permission::StationManage, target(&self.station_row(id).await?))?;
         let mut p = Problems::default();
         let name = cmd.name.as_deref().map(|v| p.check(field::text("name", v, 64)));
         let address = cmd.address.as_deref().map(|v| p.check(field::text("address", v, 200)));
@@ -281,8 +287,10 @@ impl App {
 
     /// Retires a station: it disappears from the finder and takes no new equipment or
     /// orders, while its history (equipment, prices, later orders) stays. Idempotent.
-    pub async fn retire_station(&self, id: i64) -> AppResult<StationView> {
+    pub async fn retire_station(&self, caller: &Caller, id: i64) -> AppResult<StationView> {
         let row = self.station_row(id).await?;
+        // Closing a station is a chain-level decision, not the station manager's.
+        caller.require(Permission::StationManage, Target::Chain(row.chain_id))?;
         if row.retired_at_us.is_some() {
             return Ok(row.into());
         }
@@ -295,11 +303,23 @@ impl App {
         Ok(m.update(self.db.writer()).await?.into())
     }
 
-    pub async fn list_stations(&self, filter: &StationFilter, req: &PageRequest) -> AppResult<Page<StationView>> {
+    pub async fn list_stations(
+        &self,
+        caller: &Caller,
+        filter: &StationFilter,
+        req: &PageRequest,
+    ) -> AppResult<Page<StationView>> {
         let paging = req.validate(&["id", "code", "name", "created_at", "updated_at"]).map_err(AppError::Invalid)?;
         let mut q = station::Entity::find();
-        if let Some(c) = filter.chain_id {
+        if let Some(c) = filter.chain_id.or(caller.access.chain_id()) {
             q = q.filter(station::Column::ChainId.eq(c));
+            match caller.visible(Permission::StationRead, c) {
+                Visible::All => {}
+                Visible::Only(ids) if ids.is_empty() => {
+                    return Err(AppError::Forbidden { permission: Permission::StationRead });
+                }
+                Visible::Only(ids) => q = q.filter(station::Column::Id.is_in(ids)),
+            }
         }
         match filter.status.as_deref().unwrap_or("active") {
             "active" => q = q.filter(station::Column::RetiredAtUs.is_null()),
@@ -339,6 +359,11 @@ impl App {
         }
         Ok(s)
     }
+}
+
+/// The permission target of an operation on station `s`.
+pub(crate) fn target(s: &station::Model) -> Target {
+    Target::Station { chain_id: s.chain_id, station_id: s.id }
 }
 
 pub(crate) fn retired_station() -> AppError {

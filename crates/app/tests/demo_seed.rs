@@ -3,6 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+fn sys() -> jiayou_app::Caller {
+    jiayou_app::Caller::system("test")
+}
+
 use jiayou_app::App;
 use jiayou_app::chains::NewChain;
 use jiayou_app::demo::{self, CHAIN_CODE, DemoSummary, GRADES, STATIONS};
@@ -33,7 +37,7 @@ fn live() -> EquipmentFilter {
 async fn stations(app: &App, chain_id: i64) -> Vec<StationView> {
     let filter = StationFilter { chain_id: Some(chain_id), q: None, status: None };
     let req = PageRequest { page: Some(1), per_page: Some(200), sort: None };
-    let page = app.list_stations(&filter, &req).await.unwrap();
+    let page = app.list_stations(&sys(), &filter, &req).await.unwrap();
     assert_eq!(page.total as usize, page.items.len());
     page.items
 }
@@ -43,7 +47,7 @@ async fn counts(app: &App, chain_id: i64) -> (usize, usize) {
     let st = stations(app, chain_id).await;
     let mut nozzles = 0;
     for s in &st {
-        nozzles += app.list_nozzles(s.id, &live()).await.unwrap().len();
+        nozzles += app.list_nozzles(&sys(), s.id, &live()).await.unwrap().len();
     }
     (st.len(), nozzles)
 }
@@ -79,7 +83,7 @@ async fn seeding_twice_creates_once() {
     assert_eq!(first.stations, STATIONS.len());
     assert_eq!(first.nozzles, expected_nozzles());
     assert_eq!(counts(&app, first.chain_id).await, (first.stations, first.nozzles));
-    let chain = app.get_chain(first.chain_id).await.unwrap();
+    let chain = app.get_chain(&sys(), first.chain_id).await.unwrap();
     assert_eq!(chain.time_zone, "Asia/Shanghai");
     assert!(chain.name.contains("示范"));
 
@@ -87,7 +91,11 @@ async fn seeding_twice_creates_once() {
     assert_eq!(second, DemoSummary { created: false, ..first.clone() });
     assert_eq!(counts(&app, first.chain_id).await, (first.stations, first.nozzles));
     let grades = app
-        .list_grades(&GradeFilter { chain_id: Some(first.chain_id), include_retired: None }, &PageRequest::default())
+        .list_grades(
+            &sys(),
+            &GradeFilter { chain_id: Some(first.chain_id), include_retired: None },
+            &PageRequest::default(),
+        )
         .await
         .unwrap();
     assert_eq!(grades.total as usize, GRADES.len());
@@ -95,7 +103,7 @@ async fn seeding_twice_creates_once() {
     // Prices were not set again: NDRC-guided grades have exactly two versions.
     let g92 = grades.items.iter().find(|g| g.code == "92").unwrap();
     for s in stations(&app, first.chain_id).await {
-        let h = app.price_history(s.id, g92.id).await.unwrap();
+        let h = app.price_history(&sys(), s.id, g92.id).await.unwrap();
         assert_eq!(h.iter().map(|p| p.version).collect::<Vec<_>>(), [2, 1], "{}", s.code);
         assert!(h[0].list_price_fen > h[1].list_price_fen, "the last NDRC step raised prices");
     }
@@ -107,7 +115,11 @@ async fn equipment_and_prices_are_consistent() {
     let app = app(&dir).await;
     let summary = demo::seed(&app).await.unwrap();
     let grades = app
-        .list_grades(&GradeFilter { chain_id: Some(summary.chain_id), include_retired: None }, &PageRequest::default())
+        .list_grades(
+            &sys(),
+            &GradeFilter { chain_id: Some(summary.chain_id), include_retired: None },
+            &PageRequest::default(),
+        )
         .await
         .unwrap();
     let unit_of: HashMap<i64, _> = grades.items.iter().map(|g| (g.id, (g.code.clone(), g.unit))).collect();
@@ -122,9 +134,9 @@ async fn equipment_and_prices_are_consistent() {
         assert!((s.gcj02.lng - spec.gcj02.0).abs() < 1e-6 && (s.gcj02.lat - spec.gcj02.1).abs() < 1e-6, "{}", s.code);
         assert!((s.lng - spec.gcj02.0).abs() > 1e-3, "{}: coordinates were not converted", s.code);
 
-        let tanks = app.list_tanks(s.id, &live()).await.unwrap();
-        let pumps = app.list_pumps(s.id, &live()).await.unwrap();
-        let nozzles = app.list_nozzles(s.id, &live()).await.unwrap();
+        let tanks = app.list_tanks(&sys(), s.id, &live()).await.unwrap();
+        let pumps = app.list_pumps(&sys(), s.id, &live()).await.unwrap();
+        let nozzles = app.list_nozzles(&sys(), s.id, &live()).await.unwrap();
         assert!((2..=4).contains(&tanks.len()) && (2..=4).contains(&pumps.len()), "{}", s.code);
         for t in &tanks {
             assert!(t.safety_min > 0 && t.safety_min < t.overstock_max && t.overstock_max <= t.capacity);
@@ -142,12 +154,12 @@ async fn equipment_and_prices_are_consistent() {
         for n in &nozzles {
             let t = tanks.iter().find(|t| t.id == n.tank_id).expect("nozzle's tank is live at the station");
             assert_eq!(t.grade_id, n.grade_id, "{} nozzle {}", s.code, n.number);
-            let tank = app.get_tank(n.tank_id).await.unwrap();
+            let tank = app.get_tank(&sys(), n.tank_id).await.unwrap();
             assert_eq!((tank.station_id, tank.grade_id), (s.id, n.grade_id));
         }
 
         // A price for every grade the station has nozzles for, member ≤ list.
-        let prices = app.list_prices(s.id).await.unwrap();
+        let prices = app.list_prices(&sys(), s.id).await.unwrap();
         let sold: HashSet<i64> = nozzles.iter().map(|n| n.grade_id).collect();
         let priced: HashSet<i64> = prices.iter().map(|p| p.grade_id).collect();
         assert_eq!(sold, priced, "{}", s.code);
@@ -206,8 +218,10 @@ async fn an_interrupted_seed_is_completed() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir).await;
     // As if a previous run stopped right after creating the chain.
-    let chain =
-        app.create_chain(NewChain { code: CHAIN_CODE.into(), name: "半途而废".into(), time_zone: None }).await.unwrap();
+    let chain = app
+        .create_chain(&sys(), NewChain { code: CHAIN_CODE.into(), name: "半途而废".into(), time_zone: None })
+        .await
+        .unwrap();
 
     let s = demo::seed(&app).await.unwrap();
     assert!(s.created);
@@ -215,8 +229,8 @@ async fn an_interrupted_seed_is_completed() {
 
     // A station someone retired stays retired and is not re-created.
     let bjl = stations(&app, chain.id).await.into_iter().find(|x| x.code == "KM-BJL").unwrap();
-    let bjl_nozzles = app.list_nozzles(bjl.id, &live()).await.unwrap().len();
-    app.retire_station(bjl.id).await.unwrap();
+    let bjl_nozzles = app.list_nozzles(&sys(), bjl.id, &live()).await.unwrap().len();
+    app.retire_station(&sys(), bjl.id).await.unwrap();
     let again = demo::seed(&app).await.unwrap();
     assert!(!again.created);
     assert_eq!(again.stations, STATIONS.len() - 1);

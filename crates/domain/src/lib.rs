@@ -1,6 +1,8 @@
 //! Pure business rules of jiayou. No I/O, no async, no SQL: everything here can be
 //! tested without a database, and every other crate builds on these types.
 
+pub mod access;
+pub mod audit;
 pub mod field;
 pub mod geo;
 pub mod grade;

@@ -1,30 +1,64 @@
-//! Who is calling. Until staff sign-in and roles exist (the identity issue), the admin
-//! API is behind one bearer token from configuration.
+//! Who is calling: the bearer token of a staff session, or the configured admin token of
+//! the platform operator. Handlers take a [`Caller`]; the use-cases check permissions.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
+use jiayou_app::Caller;
+use jiayou_app::auth::Authenticated;
+use jiayou_domain::access::Access;
 
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Proof that the request carries the admin token.
-pub struct Admin;
+/// An authenticated caller of the admin API.
+pub struct Auth(pub Caller);
 
-impl FromRequestParts<AppState> for Admin {
+/// A staff member signed in with a session (not the admin token): for the session
+/// endpoints, which only make sense for a person.
+pub struct StaffSession(pub Authenticated);
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+pub fn client_ip(parts: &Parts) -> Option<String> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+}
+
+async fn resolve(parts: &Parts, state: &AppState) -> Result<Result<Authenticated, Caller>, ApiError> {
+    let token = bearer(parts).filter(|t| !t.is_empty()).ok_or(ApiError::Unauthorized)?;
+    let ip = client_ip(parts);
+    if let Some(admin) = state.config.admin_token.as_deref()
+        && constant_time_eq(token.as_bytes(), admin.as_bytes())
+    {
+        return Ok(Err(Caller { access: Access::Platform, label: "admin-token".into(), ip }));
+    }
+    Ok(Ok(state.app.authenticate(token, ip).await?))
+}
+
+impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(expected) = state.config.admin_token.as_deref() else {
-            return Err(ApiError::Unauthorized);
-        };
-        let given = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if constant_time_eq(given.as_bytes(), expected.as_bytes()) { Ok(Admin) } else { Err(ApiError::Unauthorized) }
+        Ok(Auth(match resolve(parts, state).await? {
+            Ok(session) => session.caller,
+            Err(platform) => platform,
+        }))
+    }
+}
+
+impl FromRequestParts<AppState> for StaffSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match resolve(parts, state).await? {
+            Ok(session) => Ok(StaffSession(session)),
+            // The admin token is not a session: there is nothing to list or sign out.
+            Err(_) => Err(ApiError::Unauthorized),
+        }
     }
 }
 

@@ -30,6 +30,9 @@ pub struct Problem {
     /// Every offending field, for forms that show errors beside each input.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// For `forbidden`: the permission the caller lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -146,6 +149,33 @@ impl ApiError {
                     vec![],
                 )
             }
+            ApiError::App(AppError::Unauthenticated { code, message_zh }) => (
+                StatusCode::UNAUTHORIZED,
+                (*code).into(),
+                "未登录或凭证无效",
+                "Unauthorized",
+                message_zh.clone(),
+                vec![],
+            ),
+            ApiError::App(AppError::Forbidden { permission }) => (
+                StatusCode::FORBIDDEN,
+                "forbidden".into(),
+                "没有权限",
+                "Forbidden",
+                format!("缺少权限 {}，请联系管理员授权", permission.as_str()),
+                vec![],
+            ),
+            ApiError::App(AppError::Locked { until_us }) => (
+                StatusCode::LOCKED,
+                "account_locked".into(),
+                "账号已锁定",
+                "Account locked",
+                format!(
+                    "连续登录失败次数过多，账号已锁定至 {}（UTC），请稍后再试或联系管理员",
+                    chrono::DateTime::from_timestamp_micros(*until_us).unwrap_or_default().format("%Y-%m-%d %H:%M:%S")
+                ),
+                vec![],
+            ),
             ApiError::MalformedJson(msg) => (
                 StatusCode::BAD_REQUEST,
                 "malformed_json".into(),
@@ -191,7 +221,7 @@ impl ApiError {
                 "unauthorized".into(),
                 "未登录或凭证无效",
                 "Unauthorized",
-                "请提供有效的管理令牌（Authorization: Bearer …）".into(),
+                "请先登录，并在请求头中提供令牌（Authorization: Bearer …）".into(),
                 vec![],
             ),
             ApiError::RouteNotFound => (
@@ -219,7 +249,12 @@ impl ApiError {
                 vec![],
             ),
         };
+        let permission = match self {
+            ApiError::App(AppError::Forbidden { permission }) => Some(permission.as_str().to_owned()),
+            _ => None,
+        };
         Problem {
+            permission,
             type_: format!("https://jiayou.dev/problems/{code}"),
             title: title.into(),
             title_en: title_en.into(),
@@ -241,6 +276,9 @@ fn entity_zh(entity: &str) -> &'static str {
         "pump" => "加油机",
         "nozzle" => "油枪",
         "price" => "价格",
+        "staff" => "员工",
+        "role" => "角色",
+        "session" => "会话",
         _ => "该资源",
     }
 }
@@ -252,7 +290,7 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&p).unwrap_or_default();
         let mut res = (status, body).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if matches!(self, ApiError::Unauthorized) {
+        if matches!(self, ApiError::Unauthorized | ApiError::App(AppError::Unauthenticated { .. })) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::routes::{chains, equipment, finder, grades, health, prices, stations};
+use crate::routes::{auth, chains, equipment, finder, grades, health, prices, roles, staff, stations};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,7 +19,7 @@ use crate::routes::{chains, equipment, finder, grades, health, prices, stations}
         description = "加油站连锁数字化服务 API。错误为 application/problem+json，带稳定的 code 字段；分页参数 page、per_page、sort。",
         license(name = "Apache-2.0")
     ),
-    modifiers(&AdminToken),
+    modifiers(&BearerAuth),
     components(schemas(crate::Problem, crate::error::FieldProblem)),
     tags(
         (name = "platform", description = "健康检查与指标"),
@@ -29,21 +29,25 @@ use crate::routes::{chains, equipment, finder, grades, health, prices, stations}
         (name = "equipment", description = "油罐、加油机、油枪"),
         (name = "grades", description = "油品"),
         (name = "prices", description = "油价"),
+        (name = "auth", description = "员工登录与会话"),
+        (name = "staff", description = "员工、角色与授权"),
     )
 )]
 struct ApiDoc;
 
-struct AdminToken;
+struct BearerAuth;
 
-impl Modify for AdminToken {
+impl Modify for BearerAuth {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "admin_token",
+            "bearer",
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("管理令牌（配置项 admin_token）"))
+                    .description(Some(
+                        "员工会话令牌（POST /api/v1/auth/login），或平台运营方的管理令牌（配置项 admin_token）",
+                    ))
                     .build(),
             ),
         );
@@ -95,4 +99,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(prices::list))
         .routes(routes!(prices::set))
         .routes(routes!(prices::history))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::sessions))
+        .routes(routes!(auth::revoke))
+        .routes(routes!(auth::logout))
+        .routes(routes!(staff::create, staff::list))
+        .routes(routes!(staff::get, staff::update))
+        .routes(routes!(staff::grants))
+        .routes(routes!(staff::nozzles))
+        .routes(routes!(roles::create, roles::list))
+        .routes(routes!(roles::get, roles::update))
 }

@@ -27,6 +27,12 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     ("uq_nozzles_station_number", "nozzles.station_id, nozzles.active_number", "number"),
     ("uq_station_prices_station_grade", "station_prices.station_id, station_prices.grade_id", "grade_id"),
     ("uq_members_chain_phone", "members.chain_id, members.phone_bidx", "phone"),
+    ("uq_audit_log_scope_seq", "audit_log.chain_id, audit_log.station_id, audit_log.seq", "seq"),
+    ("uq_staff_chain_username", "staff.chain_id, staff.username", "username"),
+    ("uq_staff_sessions_token", "staff_sessions.token_hash", "token"),
+    ("uq_roles_chain_code", "roles.chain_id, roles.code", "code"),
+    ("uq_staff_grants", "staff_grants.staff_id, staff_grants.role_id, staff_grants.station_id", "grants"),
+    ("uq_staff_nozzles", "staff_nozzles.staff_id, staff_nozzles.nozzle_id", "nozzle_ids"),
 ];
 
 impl From<DbErr> for StoreError {

@@ -86,6 +86,24 @@ impl TestApp {
         self.send(self.client.request(method, format!("{}{path}", self.base_url)), body).await
     }
 
+    /// Sends a request with a bearer token of the caller's choosing (a staff session).
+    pub async fn call_as(&self, token: &str, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        self.send(self.client.request(method, format!("{}{path}", self.base_url)).bearer_auth(token), body).await
+    }
+
+    /// Signs a staff member in and returns the session token.
+    pub async fn login(&self, chain_code: &str, username: &str, password: &str) -> String {
+        let r = self
+            .call_anonymous(
+                Method::POST,
+                "/api/v1/auth/login",
+                Some(&serde_json::json!({"chain": chain_code, "username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "login {username}: {}", r.text);
+        r.body["token"].as_str().expect("token").to_owned()
+    }
+
     /// Sends a raw body with the given content type, as the admin.
     pub async fn call_raw(&self, method: Method, path: &str, content_type: &str, body: &str) -> Reply {
         let req = self

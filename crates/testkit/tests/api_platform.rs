@@ -97,7 +97,7 @@ async fn openapi_documents_every_route_and_every_documented_route_exists() {
     }
     assert!(operations >= 30, "only {operations} operations documented");
     // Admin operations declare the bearer scheme; the finder does not.
-    assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(paths["/api/v1/stations"]["post"]["security"].is_array());
     assert!(paths["/api/v1/stations/nearby"]["get"].get("security").is_none());
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use jiayou_app::equipment::*;
 
 use crate::AppState;
-use crate::auth::Admin;
+use crate::auth::Auth;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
@@ -24,53 +24,53 @@ macro_rules! equipment {
 
             #[doc = concat!("Add a ", $what, " to a station.")]
             #[utoipa::path(post, path = $collection, tag = $tag, params(("station_id" = i64, Path)), request_body = $new,
-                security(("admin_token" = [])),
+                security(("bearer" = [])),
                 responses((status = 201, body = $view), (status = 404), (status = 409, description = "number in use or station retired"), (status = 422)))]
             pub async fn create(
-                _: Admin,
+                Auth(c): Auth,
                 State(s): State<AppState>,
                 ApiPath(station_id): ApiPath<i64>,
                 ApiJson(cmd): ApiJson<$new>,
             ) -> ApiResult<(StatusCode, Json<$view>)> {
-                Ok((StatusCode::CREATED, Json(s.app.$create(station_id, cmd).await?)))
+                Ok((StatusCode::CREATED, Json(s.app.$create(&c, station_id, cmd).await?)))
             }
 
             #[doc = concat!("A station's ", $what, "s, by number.")]
             #[utoipa::path(get, path = $collection, tag = $tag, params(("station_id" = i64, Path), EquipmentFilter),
-                security(("admin_token" = [])), responses((status = 200, body = Vec<$view>), (status = 404)))]
+                security(("bearer" = [])), responses((status = 200, body = Vec<$view>), (status = 404)))]
             pub async fn list(
-                _: Admin,
+                Auth(c): Auth,
                 State(s): State<AppState>,
                 ApiPath(station_id): ApiPath<i64>,
                 ApiQuery(f): ApiQuery<EquipmentFilter>,
             ) -> ApiResult<Json<Vec<$view>>> {
-                Ok(Json(s.app.$list(station_id, &f).await?))
+                Ok(Json(s.app.$list(&c, station_id, &f).await?))
             }
 
             #[doc = concat!("One ", $what, ".")]
             #[utoipa::path(get, path = $item, tag = $tag, params(("id" = i64, Path)),
-                security(("admin_token" = [])), responses((status = 200, body = $view), (status = 404)))]
-            pub async fn get(_: Admin, State(s): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<$view>> {
-                Ok(Json(s.app.$get(id).await?))
+                security(("bearer" = [])), responses((status = 200, body = $view), (status = 404)))]
+            pub async fn get(Auth(c): Auth, State(s): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<$view>> {
+                Ok(Json(s.app.$get(&c, id).await?))
             }
 
             #[doc = concat!("Edit a ", $what, "; absent fields keep their value.")]
             #[utoipa::path(patch, path = $item, tag = $tag, params(("id" = i64, Path)), request_body = $change,
-                security(("admin_token" = [])), responses((status = 200, body = $view), (status = 404), (status = 409), (status = 422)))]
+                security(("bearer" = [])), responses((status = 200, body = $view), (status = 404), (status = 409), (status = 422)))]
             pub async fn update(
-                _: Admin,
+                Auth(c): Auth,
                 State(s): State<AppState>,
                 ApiPath(id): ApiPath<i64>,
                 ApiJson(cmd): ApiJson<$change>,
             ) -> ApiResult<Json<$view>> {
-                Ok(Json(s.app.$update(id, cmd).await?))
+                Ok(Json(s.app.$update(&c, id, cmd).await?))
             }
 
             #[doc = concat!("Retire a ", $what, ": history kept, number freed. Idempotent.")]
             #[utoipa::path(post, path = $retire_path, tag = $tag, params(("id" = i64, Path)),
-                security(("admin_token" = [])), responses((status = 200, body = $view), (status = 404), (status = 409)))]
-            pub async fn retire(_: Admin, State(s): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<$view>> {
-                Ok(Json(s.app.$retire(id).await?))
+                security(("bearer" = [])), responses((status = 200, body = $view), (status = 404), (status = 409)))]
+            pub async fn retire(Auth(c): Auth, State(s): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<$view>> {
+                Ok(Json(s.app.$retire(&c, id).await?))
             }
         }
     };

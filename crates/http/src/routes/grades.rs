@@ -7,56 +7,56 @@ use jiayou_app::grades::{GradeChange, GradeFilter, GradeView, NewGrade};
 use jiayou_app::paging::{Page, PageRequest};
 
 use crate::AppState;
-use crate::auth::Admin;
+use crate::auth::Auth;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 /// Create a grade (油品).
 #[utoipa::path(post, path = "/api/v1/grades", tag = "grades", request_body = NewGrade,
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 201, body = GradeView), (status = 409, description = "code exists in the chain"), (status = 422)))]
 pub async fn create(
-    _: Admin,
+    Auth(c): Auth,
     State(s): State<AppState>,
     ApiJson(cmd): ApiJson<NewGrade>,
 ) -> ApiResult<(StatusCode, Json<GradeView>)> {
-    Ok((StatusCode::CREATED, Json(s.app.create_grade(cmd).await?)))
+    Ok((StatusCode::CREATED, Json(s.app.create_grade(&c, cmd).await?)))
 }
 
 /// List grades.
 #[utoipa::path(get, path = "/api/v1/grades", tag = "grades", params(GradeFilter, PageRequest),
-    security(("admin_token" = [])), responses((status = 200, body = Page<GradeView>)))]
+    security(("bearer" = [])), responses((status = 200, body = Page<GradeView>)))]
 pub async fn list(
-    _: Admin,
+    Auth(c): Auth,
     State(s): State<AppState>,
     ApiQuery(f): ApiQuery<GradeFilter>,
     ApiQuery(p): ApiQuery<PageRequest>,
 ) -> ApiResult<Json<Page<GradeView>>> {
-    Ok(Json(s.app.list_grades(&f, &p).await?))
+    Ok(Json(s.app.list_grades(&c, &f, &p).await?))
 }
 
 /// One grade.
 #[utoipa::path(get, path = "/api/v1/grades/{id}", tag = "grades", params(("id" = i64, Path)),
-    security(("admin_token" = [])), responses((status = 200, body = GradeView), (status = 404)))]
-pub async fn get(_: Admin, State(s): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<GradeView>> {
-    Ok(Json(s.app.get_grade(id).await?))
+    security(("bearer" = [])), responses((status = 200, body = GradeView), (status = 404)))]
+pub async fn get(Auth(c): Auth, State(s): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<GradeView>> {
+    Ok(Json(s.app.get_grade(&c, id).await?))
 }
 
 /// Rename a grade.
 #[utoipa::path(patch, path = "/api/v1/grades/{id}", tag = "grades", params(("id" = i64, Path)), request_body = GradeChange,
-    security(("admin_token" = [])), responses((status = 200, body = GradeView), (status = 404), (status = 422)))]
+    security(("bearer" = [])), responses((status = 200, body = GradeView), (status = 404), (status = 422)))]
 pub async fn update(
-    _: Admin,
+    Auth(c): Auth,
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(cmd): ApiJson<GradeChange>,
 ) -> ApiResult<Json<GradeView>> {
-    Ok(Json(s.app.update_grade(id, cmd).await?))
+    Ok(Json(s.app.update_grade(&c, id, cmd).await?))
 }
 
 /// Retire a grade: kept on history, no longer assignable.
 #[utoipa::path(post, path = "/api/v1/grades/{id}/retire", tag = "grades", params(("id" = i64, Path)),
-    security(("admin_token" = [])), responses((status = 200, body = GradeView), (status = 404)))]
-pub async fn retire(_: Admin, State(s): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<GradeView>> {
-    Ok(Json(s.app.retire_grade(id).await?))
+    security(("bearer" = [])), responses((status = 200, body = GradeView), (status = 404)))]
+pub async fn retire(Auth(c): Auth, State(s): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<GradeView>> {
+    Ok(Json(s.app.retire_grade(&c, id).await?))
 }

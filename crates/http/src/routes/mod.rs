@@ -2,10 +2,13 @@
 //! use-case on `App`, wrap the result. Paths are absolute so the OpenAPI document and
 //! the router cannot disagree.
 
+pub mod auth;
 pub mod chains;
 pub mod equipment;
 pub mod finder;
 pub mod grades;
 pub mod health;
 pub mod prices;
+pub mod roles;
+pub mod staff;
 pub mod stations;

@@ -88,6 +88,17 @@ pub(crate) fn text(name: &'static str) -> ColumnDef {
     ColumnDef::new(name).text().not_null().to_owned()
 }
 
+/// Nullable text that may exceed 64 KiB (JSON documents): MariaDB's `text` stops at
+/// 64 KiB, so it gets `longtext`; the others' `text` has no such limit.
+pub(crate) fn long_text_null(engine: Engine, name: &'static str) -> ColumnDef {
+    let mut c = ColumnDef::new(name);
+    match engine.backend {
+        DbBackend::MySql => c.custom("longtext"),
+        _ => c.text(),
+    };
+    c.null().to_owned()
+}
+
 /// An encrypted personal-data column (AES-256-GCM, see `crate::crypto`). MariaDB's
 /// `blob` stops at 64 KiB, so it gets `longblob`; the others have no such limit.
 pub(crate) fn sealed(engine: Engine, name: &'static str, nullable: bool) -> ColumnDef {
