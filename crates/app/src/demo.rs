@@ -29,6 +29,10 @@ use crate::grades::{GradeFilter, NewGrade};
 use crate::paging::{MAX_PER_PAGE, PageRequest};
 use crate::prices::PriceChange;
 use crate::stations::{NewStation, StationFilter, StationView};
+use jiayou_domain::access::BuiltinRole;
+
+use crate::roles::RoleFilter;
+use crate::staff::{GrantInput, GrantsChange, NewStaff, StaffFilter};
 use crate::{App, AppError, AppResult, Caller};
 
 /// The demo seeds as the platform itself, through the same checked use-cases.
@@ -311,6 +315,7 @@ pub async fn seed(app: &App) -> AppResult<DemoSummary> {
     }
 
     let stations = all_stations(app, chain_id, "active").await?;
+    ensure_staff(app, chain_id, &stations, &mut created).await?;
     let mut nozzles = 0;
     for s in &stations {
         nozzles += app.list_nozzles(&system(), s.id, &EquipmentFilter { include_retired: Some(false) }).await?.len();
@@ -319,6 +324,48 @@ pub async fn seed(app: &App) -> AppResult<DemoSummary> {
         DemoSummary { chain_id, chain_code: CHAIN_CODE.to_owned(), stations: stations.len(), nozzles, created };
     tracing::info!(?summary, "demo chain seeded");
     Ok(summary)
+}
+
+/// The demo's staff: one account per built-in role, all with [`STAFF_PASSWORD`].
+/// Station-scoped roles work at the first station (北京路). Printed by `jiayou demo`.
+pub const STAFF: &[(&str, &str, BuiltinRole, bool)] = &[
+    ("admin", "连锁管理员 王总", BuiltinRole::ChainAdmin, false),
+    ("zhanzhang", "站长 李娜", BuiltinRole::StationManager, true),
+    ("shouyin", "收银员 张伟", BuiltinRole::Cashier, true),
+    ("jiayouyuan", "加油员 赵强", BuiltinRole::Attendant, true),
+    ("caiwu", "财务 陈静", BuiltinRole::Finance, false),
+];
+
+/// Demo only: a known password so a visitor can sign in as each role.
+pub const STAFF_PASSWORD: &str = "jiayou-demo-2026";
+
+async fn ensure_staff(app: &App, chain_id: i64, stations: &[StationView], created: &mut bool) -> AppResult<()> {
+    let sys = system();
+    let existing = app.list_staff(&sys, &StaffFilter { chain_id: Some(chain_id) }).await?;
+    let roles = app.list_roles(&sys, &RoleFilter { chain_id: Some(chain_id) }).await?;
+    let first_station = stations.iter().find(|s| s.code == STATIONS[0].code).map(|s| s.id);
+    for (username, display_name, role, at_station) in STAFF {
+        if existing.iter().any(|s| s.username == *username) {
+            continue;
+        }
+        *created = true;
+        let s = app
+            .create_staff(
+                &sys,
+                NewStaff {
+                    chain_id,
+                    username: (*username).into(),
+                    display_name: (*display_name).into(),
+                    password: STAFF_PASSWORD.into(),
+                    phone: None,
+                },
+            )
+            .await?;
+        let Some(role_id) = roles.iter().find(|r| r.code == role.as_str()).map(|r| r.id) else { continue };
+        let station_id = if *at_station { first_station } else { None };
+        app.set_grants(&sys, s.id, GrantsChange { grants: vec![GrantInput { role_id, station_id }] }).await?;
+    }
+    Ok(())
 }
 
 async fn ensure_chain(app: &App, created: &mut bool) -> AppResult<i64> {

@@ -3,10 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-fn sys() -> jiayou_app::Caller {
-    jiayou_app::Caller::system("test")
-}
-
 use jiayou_app::App;
 use jiayou_app::chains::NewChain;
 use jiayou_app::demo::{self, CHAIN_CODE, DemoSummary, GRADES, STATIONS};
@@ -19,6 +15,10 @@ use jiayou_domain::geo::CoordSystem;
 use jiayou_domain::station::NearbySort;
 use jiayou_store::Db;
 use jiayou_store::crypto::KeyRing;
+
+fn sys() -> jiayou_app::Caller {
+    jiayou_app::Caller::system("test")
+}
 
 /// 昆明 北京路 as a Chinese map app shows it (GCJ-02).
 const BEIJING_LU_GCJ02: (f64, f64) = (102.7186, 25.0463);
@@ -235,4 +235,36 @@ async fn an_interrupted_seed_is_completed() {
     assert!(!again.created);
     assert_eq!(again.stations, STATIONS.len() - 1);
     assert_eq!(again.nozzles, expected_nozzles() - bjl_nozzles);
+}
+
+#[tokio::test]
+async fn demo_staff_sign_in_with_their_roles() {
+    use jiayou_app::auth::{ClientInfo, LoginRequest};
+    use jiayou_app::prices::PriceChange;
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir).await;
+    let summary = demo::seed(&app).await.unwrap();
+    let station = stations(&app, summary.chain_id).await.into_iter().find(|s| s.code == STATIONS[0].code).unwrap();
+    let grade = station_grade(&app, summary.chain_id).await;
+    let mut allowed = Vec::new();
+    for (username, ..) in demo::STAFF {
+        let login = LoginRequest {
+            chain: CHAIN_CODE.into(),
+            username: (*username).into(),
+            password: demo::STAFF_PASSWORD.into(),
+        };
+        let session = app.login(login, ClientInfo::default()).await.unwrap_or_else(|e| panic!("{username}: {e:?}"));
+        let me = app.authenticate(&session.token, None).await.unwrap();
+        let change = PriceChange { list_price_fen: 801, member_price_fen: None, reason: None };
+        if app.set_price(&me.caller, station.id, grade, change).await.is_ok() {
+            allowed.push(*username);
+        }
+    }
+    assert_eq!(allowed, vec!["admin", "zhanzhang"], "only the chain admin and the station manager change prices");
+}
+
+async fn station_grade(app: &App, chain_id: i64) -> i64 {
+    let filter = GradeFilter { chain_id: Some(chain_id), include_retired: None };
+    let page = app.list_grades(&sys(), &filter, &PageRequest::default()).await.unwrap();
+    page.items.iter().find(|g| g.code == "92").unwrap().id
 }

@@ -191,7 +191,15 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
     println!("  OpenAPI        {base}/api/openapi.json");
     println!("  Nearby (try)   {base}/api/v1/stations/nearby?lng=102.7186&lat=25.0463&coord=gcj02&radius_m=10000");
     println!("  Health         {base}/healthz   {base}/readyz   {base}/metrics");
-    println!("  Admin token    {token}   (Authorization: Bearer …)");
+    println!("  Admin token    {token}   (Authorization: Bearer …; the platform operator)");
+    println!(
+        "  Staff sign-in  POST {base}/api/v1/auth/login  {{\"chain\": \"{}\", \"username\": …, \"password\": \"{}\"}}",
+        summary.chain_code,
+        jiayou_app::demo::STAFF_PASSWORD
+    );
+    for (username, name, ..) in jiayou_app::demo::STAFF {
+        println!("                 {username:<12} {name}");
+    }
     println!("  Database       {}", config.database_url);
     println!();
     run_server(&config, app).await
