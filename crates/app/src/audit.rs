@@ -42,7 +42,7 @@ pub use jiayou_domain::audit::{ActorKind, AuditKey, Break, BreakReason};
 use crate::chains::instant;
 use crate::error::Problems;
 use crate::paging::{self, Page, PageRequest};
-use crate::{AppError, AppResult};
+use crate::{App, AppError, AppResult};
 
 /// Longest `before`/`after` document accepted, in bytes of canonical JSON.
 pub const MAX_JSON_BYTES: usize = 1 << 20;
@@ -183,10 +183,11 @@ fn clip(s: &str, max_chars: usize) -> String {
 /// writer, which is what makes the scope exclusive there) at the default isolation level
 /// (READ COMMITTED on PostgreSQL, REPEATABLE READ on MariaDB/MySQL).
 ///
-/// The scope's head row is locked until `tx` ends, so keep the rest of the transaction
-/// short, and when one transaction records in several scopes, record them in the same
-/// order everywhere (chain-level first, then stations by id) so two such transactions
-/// cannot deadlock.
+/// The scope's head row is locked until `tx` ends: call `record` as the **last** statement
+/// before commit, after the change itself. That keeps the lock short (the station's other
+/// writers wait for it) and takes locks in one order everywhere (business rows, then the
+/// audit head), so two use-cases cannot deadlock. When one transaction records in several
+/// scopes, record chain-level first, then stations by ascending id.
 ///
 /// Fails (as a server error) when `entry` breaks the limits documented on its fields.
 pub async fn record(tx: &DatabaseTransaction, key: &AuditKey, actor: &Actor, entry: AuditEntry) -> AppResult<()> {
@@ -311,6 +312,28 @@ async fn lock_head(tx: &DatabaseTransaction, chain_id: i64, station_id: i64) -> 
         .to_owned();
     tx.execute(&insert).await?;
     find().one(tx).await?.ok_or_else(|| internal("audit head vanished after creation"))
+}
+
+impl App {
+    /// [`record`] with the app's audit key.
+    pub async fn audit(&self, tx: &DatabaseTransaction, actor: &Actor, entry: AuditEntry) -> AppResult<()> {
+        record(tx, &self.audit_key, actor, entry).await
+    }
+
+    /// [`verify`] with the app's audit key.
+    pub async fn verify_audit(&self) -> AppResult<VerifyReport> {
+        verify(&self.db, &self.audit_key).await
+    }
+
+    /// [`search`] over the app's database.
+    pub async fn search_audit(&self, filter: &AuditFilter, paging: &PageRequest) -> AppResult<Page<AuditView>> {
+        search(&self.db, filter, paging).await
+    }
+
+    /// [`export_csv`] over the app's database.
+    pub async fn export_audit_csv(&self, filter: &AuditFilter, out: &mut impl Write) -> Result<u64, ExportError> {
+        export_csv(&self.db, filter, out).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -764,5 +787,47 @@ mod tests {
         assert_eq!((e.chain_id, e.station_id, e.target_id.as_deref()), (1, Some(2), Some("2")));
         assert_eq!(AuditEntry::chain(1, "grade.create", "grade").station_id, None);
         assert_eq!(Actor::admin_token(None).kind, ActorKind::AdminToken);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The console's view: searches scoped by permission
+
+impl App {
+    /// The chain and station scope `filter` asks for, after checking the caller holds
+    /// `audit.read` there: staff always search their own chain; a station-scoped grant
+    /// reaches its station only.
+    fn audit_scope(&self, caller: &crate::Caller, filter: &AuditFilter) -> AppResult<AuditFilter> {
+        use jiayou_domain::access::{Permission, Target};
+        let chain_id = caller.access.chain_id().or(filter.chain_id).ok_or_else(|| {
+            AppError::field(jiayou_domain::FieldError::new("chain_id", jiayou_domain::FieldErrorKind::Required))
+        })?;
+        if filter.chain_id.is_some_and(|c| c != chain_id) {
+            return Err(AppError::Forbidden { permission: Permission::AuditRead });
+        }
+        match filter.station_id.filter(|s| *s != 0) {
+            Some(station_id) => caller.require(Permission::AuditRead, Target::Station { chain_id, station_id })?,
+            None => caller.require(Permission::AuditRead, Target::Chain(chain_id))?,
+        }
+        Ok(AuditFilter { chain_id: Some(chain_id), ..filter.clone() })
+    }
+
+    /// Audit rows the caller may read, newest first.
+    pub async fn search_audit_as(
+        &self,
+        caller: &crate::Caller,
+        filter: &AuditFilter,
+        paging: &PageRequest,
+    ) -> AppResult<Page<AuditView>> {
+        let scoped = self.audit_scope(caller, filter)?;
+        self.search_audit(&scoped, paging).await
+    }
+
+    /// CSV of the audit rows the caller may read (UTF-8 with BOM, opens in Excel).
+    pub async fn export_audit_csv_as(&self, caller: &crate::Caller, filter: &AuditFilter) -> AppResult<Vec<u8>> {
+        let scoped = self.audit_scope(caller, filter)?;
+        let mut out = Vec::new();
+        self.export_audit_csv(&scoped, &mut out).await.map_err(|e| internal(e.to_string()))?;
+        Ok(out)
     }
 }

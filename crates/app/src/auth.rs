@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use crate::audit::{Actor, AuditEntry};
 use crate::chains::instant;
 use crate::error::Problems;
 use crate::{App, AppError, AppResult, Caller};
@@ -189,12 +190,16 @@ impl App {
             last_seen_at_us: Set(now),
             expires_at_us: Set(now + SESSION_US),
             revoked_at_us: Set(None),
-            ip: Set(client.ip.map(|v| v.chars().take(64).collect())),
+            ip: Set(client.ip.clone().map(|v| v.chars().take(64).collect())),
             user_agent: Set(client.user_agent.map(|v| v.chars().take(200).collect())),
             ..Default::default()
         }
         .insert(&tx)
         .await?;
+        // Sign-ins are audited (who, when, from where); never the password.
+        let actor = Actor::staff(s.id, format!("staff:{}", s.username), client.ip);
+        let entry = AuditEntry::chain(s.chain_id, "auth.login", "session").target(session.id);
+        self.audit(&tx, &actor, entry).await?;
         tx.commit().await?;
         Ok(LoginResponse {
             token,
@@ -300,13 +305,19 @@ impl App {
             .await?
             .filter(|s| s.staff_id == staff_id)
             .ok_or(AppError::NotFound { entity: "session" })?;
-        staff_session::Entity::update_many()
+        let tx = self.db.begin().await?;
+        let revoked = staff_session::Entity::update_many()
             .col_expr(staff_session::Column::RevokedAtUs, Expr::value(now_us()))
             .filter(staff_session::Column::Id.eq(s.id))
             .filter(staff_session::Column::RevokedAtUs.is_null())
-            .exec(self.db.writer())
+            .exec(&tx)
             .await?;
-        Ok(())
+        if revoked.rows_affected == 0 {
+            return Ok(());
+        }
+        let chain_id = me.caller.access.chain_id().unwrap_or_default();
+        self.commit_audited(tx, &me.caller, AuditEntry::chain(chain_id, "auth.session.revoke", "session").target(s.id))
+            .await
     }
 }
 

@@ -43,3 +43,36 @@ impl Caller {
         }
     }
 }
+
+impl Caller {
+    /// The caller as the audit trail records them.
+    pub fn actor(&self) -> crate::audit::Actor {
+        use crate::audit::Actor;
+        match &self.access {
+            Access::Staff { staff_id, .. } => Actor::staff(*staff_id, self.label.clone(), self.ip.clone()),
+            Access::Platform if self.label.starts_with("system:") => Actor::system(self.label.clone()),
+            Access::Platform => Actor::admin_token(self.ip.clone()),
+        }
+    }
+}
+
+impl crate::App {
+    /// Records `entry` by `caller` and commits `tx`: the audit row commits with the
+    /// change it describes, or neither does (S6).
+    pub(crate) async fn commit_audited(
+        &self,
+        tx: sea_orm::DatabaseTransaction,
+        caller: &Caller,
+        entry: crate::audit::AuditEntry,
+    ) -> AppResult<()> {
+        self.audit(&tx, &caller.actor(), entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A view as the before/after of an audit row. Views carry no personal data in clear
+/// except where noted at their call sites.
+pub(crate) fn snapshot(v: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}

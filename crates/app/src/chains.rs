@@ -8,6 +8,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit::AuditEntry;
+use crate::caller::snapshot;
 use crate::error::Problems;
 use crate::paging::{self, Page, PageRequest};
 use jiayou_domain::access::{Permission, Target};
@@ -73,8 +75,10 @@ impl App {
         .insert(&tx)
         .await?;
         crate::roles::create_builtin_roles(&tx, m.id, now).await?;
-        tx.commit().await?;
-        Ok(m.into())
+        let view = ChainView::from(m);
+        let entry = AuditEntry::chain(view.id, "chain.create", "chain").target(view.id).after(snapshot(&view));
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub async fn list_chains(&self, caller: &Caller, req: &PageRequest) -> AppResult<Page<ChainView>> {

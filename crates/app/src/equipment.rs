@@ -16,6 +16,8 @@ use crate::chains::instant;
 use crate::error::Problems;
 use jiayou_domain::access::Permission;
 
+use crate::audit::AuditEntry;
+use crate::caller::snapshot;
 use crate::stations::target;
 use crate::{App, AppError, AppResult, Caller};
 
@@ -204,6 +206,22 @@ async fn live_tank(conn: &impl ConnectionTrait, station_id: i64, id: i64) -> App
         .ok_or_else(|| not_found("tank_id"))
 }
 
+/// The audit row of a change to a station's equipment.
+fn equipment_entry(
+    st: &station::Model,
+    action: &'static str,
+    kind: &'static str,
+    id: i64,
+    before: Option<serde_json::Value>,
+    after: &impl serde::Serialize,
+) -> AuditEntry {
+    let e = AuditEntry::station(st.chain_id, st.id, action, kind).target(id).after(snapshot(after));
+    match before {
+        Some(b) => e.before(b),
+        None => e,
+    }
+}
+
 /// The columns tanks, pumps and nozzles share, so listing and reading them is written once.
 trait Equipment: EntityTrait {
     const STATION_ID: Self::Column;
@@ -236,8 +254,10 @@ impl App {
         caller: &Caller,
         permission: Permission,
         station_id: i64,
-    ) -> AppResult<()> {
-        caller.require(permission, target(&self.station_row(station_id).await?))
+    ) -> AppResult<station::Model> {
+        let st = self.station_row(station_id).await?;
+        caller.require(permission, target(&st))?;
+        Ok(st)
     }
 
     /// Checks `permission` at the station of equipment item `id`.
@@ -247,7 +267,7 @@ impl App {
         permission: Permission,
         id: i64,
         entity: &'static str,
-    ) -> AppResult<()> {
+    ) -> AppResult<station::Model> {
         let row = E::find().filter(E::ID.eq(id)).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity })?;
         self.authorize_station(caller, permission, E::station_of(&row)).await
     }
@@ -279,7 +299,7 @@ impl App {
     // ----- tanks -----
 
     pub async fn create_tank(&self, caller: &Caller, station_id: i64, cmd: NewTank) -> AppResult<TankView> {
-        self.authorize_station(caller, Permission::EquipmentManage, station_id).await?;
+        let audited_at = self.authorize_station(caller, Permission::EquipmentManage, station_id).await?;
         let mut p = Problems::default();
         p.check(field::int_range("number", cmd.number.into(), 1, 99));
         let overstock_max = cmd.overstock_max.unwrap_or(cmd.capacity / 100 * 95);
@@ -304,8 +324,10 @@ impl App {
         }
         .insert(&tx)
         .await?;
-        tx.commit().await?;
-        Ok(m.into())
+        let view = TankView::from(m);
+        let entry = equipment_entry(&audited_at, "tank.create", "tank", view.id, None, &view);
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub async fn list_tanks(&self, caller: &Caller, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<TankView>> {
@@ -317,7 +339,8 @@ impl App {
     }
 
     pub async fn update_tank(&self, caller: &Caller, id: i64, cmd: TankChange) -> AppResult<TankView> {
-        self.authorize_equipment::<tank::Entity>(caller, Permission::EquipmentManage, id, "tank").await?;
+        let audited_at =
+            self.authorize_equipment::<tank::Entity>(caller, Permission::EquipmentManage, id, "tank").await?;
         let tx = self.db.begin().await?;
         let row = tank::Entity::find_by_id(id).one(&tx).await?.ok_or(AppError::NotFound { entity: "tank" })?;
         if row.retired_at_us.is_some() {
@@ -331,6 +354,7 @@ impl App {
         check_levels(&mut p, capacity, safety_min, overstock_max);
         p.finish()?;
         let mut m = row.clone().into_active_model();
+        let before = snapshot(&TankView::from(row.clone()));
         if let Some(g) = cmd.grade_id.filter(|g| *g != row.grade_id) {
             live_grade(&tx, &st, g, "grade_id").await?;
             // A nozzle must draw its own grade: refuse while live nozzles use this tank.
@@ -349,13 +373,16 @@ impl App {
         m.overstock_max = Set(overstock_max);
         m.updated_at_us = Set(now_us());
         let m = m.update(&tx).await?;
-        tx.commit().await?;
-        Ok(m.into())
+        let view = TankView::from(m);
+        let entry = equipment_entry(&audited_at, "tank.update", "tank", view.id, Some(before), &view);
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     /// Retires a tank; refused while live nozzles still draw from it.
     pub async fn retire_tank(&self, caller: &Caller, id: i64) -> AppResult<TankView> {
-        self.authorize_equipment::<tank::Entity>(caller, Permission::EquipmentManage, id, "tank").await?;
+        let audited_at =
+            self.authorize_equipment::<tank::Entity>(caller, Permission::EquipmentManage, id, "tank").await?;
         let tx = self.db.begin().await?;
         let row = tank::Entity::find_by_id(id).one(&tx).await?.ok_or(AppError::NotFound { entity: "tank" })?;
         if row.retired_at_us.is_some() {
@@ -375,20 +402,23 @@ impl App {
         m.retired_at_us = Set(Some(now));
         m.updated_at_us = Set(now);
         let m = m.update(&tx).await?;
-        tx.commit().await?;
-        Ok(m.into())
+        let view = TankView::from(m);
+        let entry = equipment_entry(&audited_at, "tank.retire", "tank", view.id, None, &view);
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     // ----- pumps -----
 
     pub async fn create_pump(&self, caller: &Caller, station_id: i64, cmd: NewPump) -> AppResult<PumpView> {
-        self.authorize_station(caller, Permission::EquipmentManage, station_id).await?;
+        let audited_at = self.authorize_station(caller, Permission::EquipmentManage, station_id).await?;
         let mut p = Problems::default();
         p.check(field::int_range("number", cmd.number.into(), 1, 999));
         let name = p.check(field::optional_text("name", cmd.name.as_deref(), 64)).flatten();
         p.finish()?;
         self.live_station(station_id).await?;
         let now = now_us();
+        let tx = self.db.begin().await?;
         let m = pump::ActiveModel {
             station_id: Set(station_id),
             number: Set(cmd.number),
@@ -399,9 +429,12 @@ impl App {
             updated_at_us: Set(now),
             ..Default::default()
         }
-        .insert(self.db.writer())
+        .insert(&tx)
         .await?;
-        Ok(m.into())
+        let view = PumpView::from(m);
+        let entry = equipment_entry(&audited_at, "pump.create", "pump", view.id, None, &view);
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub async fn list_pumps(&self, caller: &Caller, station_id: i64, f: &EquipmentFilter) -> AppResult<Vec<PumpView>> {
@@ -413,7 +446,8 @@ impl App {
     }
 
     pub async fn update_pump(&self, caller: &Caller, id: i64, cmd: PumpChange) -> AppResult<PumpView> {
-        self.authorize_equipment::<pump::Entity>(caller, Permission::EquipmentManage, id, "pump").await?;
+        let audited_at =
+            self.authorize_equipment::<pump::Entity>(caller, Permission::EquipmentManage, id, "pump").await?;
         let mut p = Problems::default();
         let name = cmd.name.as_deref().map(|n| p.check(field::optional_text("name", Some(n), 64)));
         p.finish()?;
@@ -422,17 +456,24 @@ impl App {
         if row.retired_at_us.is_some() {
             return Err(AppError::conflict("pump_retired", None, "该加油机已停用，不能修改"));
         }
+        let before = snapshot(&PumpView::from(row.clone()));
         let mut m = row.into_active_model();
         if let Some(Some(n)) = name {
             m.name = Set(n);
         }
         m.updated_at_us = Set(now_us());
-        Ok(m.update(self.db.writer()).await?.into())
+        let tx = self.db.begin().await?;
+        let m = m.update(&tx).await?;
+        let view = PumpView::from(m);
+        let entry = equipment_entry(&audited_at, "pump.update", "pump", view.id, Some(before), &view);
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     /// Retires a pump and, in the same transaction, its live nozzles.
     pub async fn retire_pump(&self, caller: &Caller, id: i64) -> AppResult<PumpView> {
-        self.authorize_equipment::<pump::Entity>(caller, Permission::EquipmentManage, id, "pump").await?;
+        let audited_at =
+            self.authorize_equipment::<pump::Entity>(caller, Permission::EquipmentManage, id, "pump").await?;
         let tx = self.db.begin().await?;
         let row = pump::Entity::find_by_id(id).one(&tx).await?.ok_or(AppError::NotFound { entity: "pump" })?;
         if row.retired_at_us.is_some() {
@@ -452,14 +493,16 @@ impl App {
         m.retired_at_us = Set(Some(now));
         m.updated_at_us = Set(now);
         let m = m.update(&tx).await?;
-        tx.commit().await?;
-        Ok(m.into())
+        let view = PumpView::from(m);
+        let entry = equipment_entry(&audited_at, "pump.retire", "pump", view.id, None, &view);
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     // ----- nozzles -----
 
     pub async fn create_nozzle(&self, caller: &Caller, station_id: i64, cmd: NewNozzle) -> AppResult<NozzleView> {
-        self.authorize_station(caller, Permission::EquipmentManage, station_id).await?;
+        let audited_at = self.authorize_station(caller, Permission::EquipmentManage, station_id).await?;
         let mut p = Problems::default();
         p.check(field::int_range("number", cmd.number.into(), 1, 999));
         p.finish()?;
@@ -494,8 +537,10 @@ impl App {
         }
         .insert(&tx)
         .await?;
-        tx.commit().await?;
-        Ok(m.into())
+        let view = NozzleView::from(m);
+        let entry = equipment_entry(&audited_at, "nozzle.create", "nozzle", view.id, None, &view);
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub async fn list_nozzles(
@@ -512,13 +557,15 @@ impl App {
     }
 
     pub async fn update_nozzle(&self, caller: &Caller, id: i64, cmd: NozzleChange) -> AppResult<NozzleView> {
-        self.authorize_equipment::<nozzle::Entity>(caller, Permission::EquipmentManage, id, "nozzle").await?;
+        let audited_at =
+            self.authorize_equipment::<nozzle::Entity>(caller, Permission::EquipmentManage, id, "nozzle").await?;
         let tx = self.db.begin().await?;
         let row = nozzle::Entity::find_by_id(id).one(&tx).await?.ok_or(AppError::NotFound { entity: "nozzle" })?;
         if row.retired_at_us.is_some() {
             return Err(AppError::conflict("nozzle_retired", None, "该油枪已停用，不能修改"));
         }
         let mut m = row.clone().into_active_model();
+        let before = snapshot(&NozzleView::from(row.clone()));
         if let Some(tank_id) = cmd.tank_id {
             let t = live_tank(&tx, row.station_id, tank_id).await?;
             m.tank_id = Set(t.id);
@@ -526,12 +573,15 @@ impl App {
         }
         m.updated_at_us = Set(now_us());
         let m = m.update(&tx).await?;
-        tx.commit().await?;
-        Ok(m.into())
+        let view = NozzleView::from(m);
+        let entry = equipment_entry(&audited_at, "nozzle.update", "nozzle", view.id, Some(before), &view);
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub async fn retire_nozzle(&self, caller: &Caller, id: i64) -> AppResult<NozzleView> {
-        self.authorize_equipment::<nozzle::Entity>(caller, Permission::EquipmentManage, id, "nozzle").await?;
+        let audited_at =
+            self.authorize_equipment::<nozzle::Entity>(caller, Permission::EquipmentManage, id, "nozzle").await?;
         let row = nozzle::Entity::find_by_id(id)
             .one(self.db.reader())
             .await?
@@ -544,6 +594,11 @@ impl App {
         m.active_number = Set(None);
         m.retired_at_us = Set(Some(now));
         m.updated_at_us = Set(now);
-        Ok(m.update(self.db.writer()).await?.into())
+        let tx = self.db.begin().await?;
+        let m = m.update(&tx).await?;
+        let view = NozzleView::from(m);
+        let entry = equipment_entry(&audited_at, "nozzle.retire", "nozzle", view.id, None, &view);
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 }

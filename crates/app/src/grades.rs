@@ -9,6 +9,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, Query
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::audit::AuditEntry;
+use crate::caller::snapshot;
 use crate::chains::instant;
 use crate::error::Problems;
 use crate::paging::{self, Page, PageRequest};
@@ -81,6 +83,7 @@ impl App {
             AppError::field(jiayou_domain::FieldError::new("chain_id", jiayou_domain::FieldErrorKind::NotFound))
         })?;
         let now = now_us();
+        let tx = self.db.begin().await?;
         let m = grade::ActiveModel {
             chain_id: Set(cmd.chain_id),
             active_code: Set(code.clone()),
@@ -93,9 +96,12 @@ impl App {
             updated_at_us: Set(now),
             ..Default::default()
         }
-        .insert(self.db.writer())
+        .insert(&tx)
         .await?;
-        Ok(m.into())
+        let view = GradeView::from(m);
+        let entry = AuditEntry::chain(view.chain_id, "grade.create", "grade").target(view.id).after(snapshot(&view));
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub async fn get_grade(&self, caller: &Caller, id: i64) -> AppResult<GradeView> {
@@ -114,12 +120,13 @@ impl App {
         let mut p = Problems::default();
         let name = cmd.name.map(|n| p.check(field::text("name", &n, 64)));
         p.finish()?;
+        let before = GradeView::from(row.clone());
         let mut m = row.into_active_model();
         if let Some(Some(n)) = name {
             m.name = Set(n);
         }
         m.updated_at_us = Set(now_us());
-        Ok(m.update(self.db.writer()).await?.into())
+        self.save_grade(caller, m, "grade.update", before).await
     }
 
     /// Retires a grade: it stays on history (orders, prices) but can no longer be
@@ -130,12 +137,31 @@ impl App {
         if row.retired_at_us.is_some() {
             return Ok(row.into());
         }
+        let before = GradeView::from(row.clone());
         let mut m = row.into_active_model();
         let now = now_us();
         m.active_code = Set(None);
         m.retired_at_us = Set(Some(now));
         m.updated_at_us = Set(now);
-        Ok(m.update(self.db.writer()).await?.into())
+        self.save_grade(caller, m, "grade.retire", before).await
+    }
+
+    /// Writes a changed grade with its audit row.
+    async fn save_grade(
+        &self,
+        caller: &Caller,
+        m: grade::ActiveModel,
+        action: &'static str,
+        before: GradeView,
+    ) -> AppResult<GradeView> {
+        let tx = self.db.begin().await?;
+        let view = GradeView::from(m.update(&tx).await?);
+        let entry = AuditEntry::chain(view.chain_id, action, "grade")
+            .target(view.id)
+            .before(snapshot(&before))
+            .after(snapshot(&view));
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub async fn list_grades(

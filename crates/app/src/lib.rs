@@ -11,6 +11,7 @@ pub mod equipment;
 pub mod error;
 pub mod finder;
 pub mod grades;
+pub mod members;
 pub mod paging;
 pub mod prices;
 pub mod roles;
@@ -20,6 +21,8 @@ pub mod stations;
 use std::sync::Arc;
 
 use jiayou_domain::audit::AuditKey;
+use jiayou_integrations::sms::SmsSender;
+use jiayou_integrations::wechat::WechatLogin;
 use jiayou_store::Db;
 use jiayou_store::crypto::KeyRing;
 
@@ -33,6 +36,10 @@ pub struct App {
     pub keys: Arc<KeyRing>,
     /// Key of the audit hash chain (see [`audit`]). Kept outside the database.
     pub audit_key: Arc<AuditKey>,
+    /// WeChat sign-in (jscode2session, getuserphonenumber); `None` answers 503.
+    pub wechat: Option<Arc<dyn WechatLogin>>,
+    /// SMS one-time codes for H5 sign-in; `None` answers 503.
+    pub sms: Option<Arc<dyn SmsSender>>,
 }
 
 impl App {
@@ -40,12 +47,24 @@ impl App {
     /// written under a random key cannot be verified after a restart. Deployments set
     /// the configured key with [`App::with_audit_key`].
     pub fn new(db: Db, keys: KeyRing) -> App {
-        App { db, keys: Arc::new(keys), audit_key: Arc::new(AuditKey::generate()) }
+        App { db, keys: Arc::new(keys), audit_key: Arc::new(AuditKey::generate()), wechat: None, sms: None }
     }
 
     /// Uses `key` for the audit hash chain.
     pub fn with_audit_key(mut self, key: AuditKey) -> App {
         self.audit_key = Arc::new(key);
+        self
+    }
+
+    /// Signs members in through `wechat` (a [`jiayou_integrations::wechat::WechatHttp`]).
+    pub fn with_wechat(mut self, wechat: Arc<dyn WechatLogin>) -> App {
+        self.wechat = Some(wechat);
+        self
+    }
+
+    /// Sends one-time sign-in codes through `sms` (a [`jiayou_integrations::sms::TencentSms`]).
+    pub fn with_sms(mut self, sms: Arc<dyn SmsSender>) -> App {
+        self.sms = Some(sms);
         self
     }
 }

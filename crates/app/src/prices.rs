@@ -11,6 +11,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit::AuditEntry;
+use crate::caller::snapshot;
 use crate::chains::instant;
 use crate::error::Problems;
 use jiayou_domain::access::Permission;
@@ -84,6 +86,11 @@ impl App {
         let now = now_us();
         // Bump the version with a conditional update so two concurrent changes can never
         // share a version; insert the first price when there is none.
+        let before = station_price::Entity::find()
+            .filter(station_price::Column::StationId.eq(station_id))
+            .filter(station_price::Column::GradeId.eq(g.id))
+            .one(&tx)
+            .await?;
         let updated = station_price::Entity::update_many()
             .col_expr(station_price::Column::ListPriceFen, Expr::value(cmd.list_price_fen))
             .col_expr(station_price::Column::MemberPriceFen, Expr::value(member))
@@ -125,8 +132,15 @@ impl App {
         }
         .insert(&tx)
         .await?;
-        tx.commit().await?;
-        Ok(current.into())
+        let view = PriceView::from(current);
+        let mut entry = AuditEntry::station(st.chain_id, station_id, "price.set", "price")
+            .target(format!("{station_id}/{}", g.id))
+            .after(snapshot(&view));
+        if let Some(b) = before {
+            entry = entry.before(snapshot(&PriceView::from(b)));
+        }
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub async fn list_prices(&self, caller: &Caller, station_id: i64) -> AppResult<Vec<PriceView>> {

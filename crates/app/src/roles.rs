@@ -12,7 +12,9 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::audit::AuditEntry;
 use crate::auth::parse_permissions;
+use crate::caller::snapshot;
 use crate::chains::instant;
 use crate::error::Problems;
 use crate::{App, AppError, AppResult, Caller};
@@ -125,6 +127,7 @@ impl App {
             )));
         }
         let now = now_us();
+        let tx = self.db.begin().await?;
         let m = role::ActiveModel {
             chain_id: Set(cmd.chain_id),
             code: Set(code),
@@ -135,9 +138,12 @@ impl App {
             updated_at_us: Set(now),
             ..Default::default()
         }
-        .insert(self.db.writer())
+        .insert(&tx)
         .await?;
-        Ok(m.into())
+        let view = RoleView::from(m);
+        let entry = AuditEntry::chain(view.chain_id, "role.create", "role").target(view.id).after(snapshot(&view));
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub async fn update_role(&self, caller: &Caller, id: i64, cmd: RoleChange) -> AppResult<RoleView> {
@@ -150,6 +156,7 @@ impl App {
         let name = cmd.name.as_deref().map(|n| p.check(field::text("name", n, 64)));
         let perms = cmd.permissions.as_deref().map(|names| permissions(&mut p, names));
         p.finish()?;
+        let before = RoleView::from(row.clone());
         let mut m = row.into_active_model();
         if let Some(Some(n)) = name {
             m.name = Set(n);
@@ -158,7 +165,14 @@ impl App {
             m.permissions = Set(encode(&perms));
         }
         m.updated_at_us = Set(now_us());
-        Ok(m.update(self.db.writer()).await?.into())
+        let tx = self.db.begin().await?;
+        let view = RoleView::from(m.update(&tx).await?);
+        let entry = AuditEntry::chain(view.chain_id, "role.update", "role")
+            .target(view.id)
+            .before(snapshot(&before))
+            .after(snapshot(&view));
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub(crate) async fn role_row(&self, id: i64) -> AppResult<role::Model> {

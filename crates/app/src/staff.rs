@@ -14,7 +14,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, Query
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::audit::AuditEntry;
 use crate::auth::{hash_password, validate_password};
+use crate::caller::snapshot;
 use crate::chains::instant;
 use crate::error::Problems;
 use crate::{App, AppError, AppResult, Caller};
@@ -115,6 +117,18 @@ fn validate_mobile(p: &str) -> Result<String, FieldError> {
     }
 }
 
+/// A staff row as the audit trail keeps it: no phone number (personal data), only
+/// whether one is set; never the password hash.
+fn staff_snapshot(m: &staff::Model) -> serde_json::Value {
+    serde_json::json!({
+        "id": m.id,
+        "username": m.username,
+        "display_name": m.display_name,
+        "phone_set": m.phone.is_some(),
+        "disabled": m.disabled_at_us.is_some(),
+    })
+}
+
 impl App {
     async fn staff_row(&self, id: i64) -> AppResult<staff::Model> {
         staff::Entity::find_by_id(id).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity: "staff" })
@@ -186,6 +200,7 @@ impl App {
             .map_err(|e| AppError::Store(jiayou_store::StoreError::Db(sea_orm::DbErr::Custom(e.to_string()))))?;
         let now = now_us();
         let phone = phone.flatten();
+        let tx = self.db.begin().await?;
         let m = staff::ActiveModel {
             chain_id: Set(cmd.chain_id),
             username: Set(username),
@@ -200,8 +215,10 @@ impl App {
             updated_at_us: Set(now),
             ..Default::default()
         }
-        .insert(self.db.writer())
+        .insert(&tx)
         .await?;
+        let entry = AuditEntry::chain(m.chain_id, "staff.create", "staff").target(m.id).after(staff_snapshot(&m));
+        self.commit_audited(tx, caller, entry).await?;
         self.staff_view(caller, m).await
     }
 
@@ -264,6 +281,8 @@ impl App {
                 None => None,
             };
         let now = now_us();
+        let before = staff_snapshot(&row);
+        let password_changed = hash.is_some();
         let mut m = row.into_active_model();
         if let Some(Some(v)) = display_name {
             m.display_name = Set(v);
@@ -281,7 +300,12 @@ impl App {
             m.locked_until_us = Set(None);
         }
         m.updated_at_us = Set(now);
-        let m = m.update(self.db.writer()).await?;
+        let tx = self.db.begin().await?;
+        let m = m.update(&tx).await?;
+        let mut after = staff_snapshot(&m);
+        after["password_changed"] = password_changed.into();
+        let entry = AuditEntry::chain(m.chain_id, "staff.update", "staff").target(m.id).before(before).after(after);
+        self.commit_audited(tx, caller, entry).await?;
         self.staff_view(caller, m).await
     }
 
@@ -310,6 +334,9 @@ impl App {
             }
         }
         p.finish()?;
+        // Read through the reader before the write transaction starts (on SQLite the
+        // single writer connection is the transaction's).
+        let before = self.staff_view(caller, s.clone()).await?;
         let tx = self.db.begin().await?;
         staff_grant::Entity::delete_many().filter(staff_grant::Column::StaffId.eq(id)).exec(&tx).await?;
         let now = now_us();
@@ -328,7 +355,13 @@ impl App {
             .insert(&tx)
             .await?;
         }
-        tx.commit().await?;
+        let grants: Vec<serde_json::Value> =
+            cmd.grants.iter().map(|g| serde_json::json!({"role_id": g.role_id, "station_id": g.station_id})).collect();
+        let entry = AuditEntry::chain(s.chain_id, "staff.grants.set", "staff")
+            .target(s.id)
+            .before(serde_json::json!({"grants": snapshot(&before.grants)}))
+            .after(serde_json::json!({"grants": grants}));
+        self.commit_audited(tx, caller, entry).await?;
         self.staff_view(caller, s).await
     }
 
@@ -359,22 +392,27 @@ impl App {
             caller.require(Permission::StaffManage, Target::Chain(s.chain_id))?;
         }
         p.finish()?;
+        let before = self.staff_view(caller, s.clone()).await?.nozzle_ids;
         let tx = self.db.begin().await?;
         staff_nozzle::Entity::delete_many().filter(staff_nozzle::Column::StaffId.eq(id)).exec(&tx).await?;
         let mut ids = cmd.nozzle_ids.clone();
         ids.sort_unstable();
         ids.dedup();
-        for nid in ids {
+        for nid in &ids {
             staff_nozzle::ActiveModel {
                 staff_id: Set(id),
-                nozzle_id: Set(nid),
+                nozzle_id: Set(*nid),
                 created_at_us: Set(now_us()),
                 ..Default::default()
             }
             .insert(&tx)
             .await?;
         }
-        tx.commit().await?;
+        let entry = AuditEntry::chain(s.chain_id, "staff.nozzles.set", "staff")
+            .target(s.id)
+            .before(serde_json::json!({"nozzle_ids": before}))
+            .after(serde_json::json!({"nozzle_ids": ids}));
+        self.commit_audited(tx, caller, entry).await?;
         self.staff_view(caller, s).await
     }
 }

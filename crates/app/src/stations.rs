@@ -12,6 +12,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveM
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::audit::AuditEntry;
+use crate::caller::snapshot;
 use crate::chains::{instant, validate_time_zone};
 use crate::error::Problems;
 use crate::paging::{self, Page, PageRequest};
@@ -191,6 +193,7 @@ impl App {
             .await
             .map_err(|_| AppError::field(FieldError::new("chain_id", FieldErrorKind::NotFound)))?;
         let now = now_us();
+        let tx = self.db.begin().await?;
         let m = station::ActiveModel {
             chain_id: Set(cmd.chain_id),
             code: Set(code),
@@ -209,9 +212,14 @@ impl App {
             revision: Set(1),
             ..Default::default()
         }
-        .insert(self.db.writer())
+        .insert(&tx)
         .await?;
-        Ok(m.into())
+        let view = StationView::from(m);
+        let entry = AuditEntry::station(view.chain_id, view.id, "station.create", "station")
+            .target(view.id)
+            .after(snapshot(&view));
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub(crate) async fn station_row(&self, id: i64) -> AppResult<station::Model> {
@@ -256,6 +264,7 @@ impl App {
             return Err(retired_station());
         }
         let revision = row.revision;
+        let before = StationView::from(row.clone());
         let mut m = row.into_active_model();
         if let Some(Some(v)) = name {
             m.name = Set(v);
@@ -282,7 +291,7 @@ impl App {
         }
         m.updated_at_us = Set(now_us());
         m.revision = Set(revision + 1);
-        Ok(m.update(self.db.writer()).await?.into())
+        self.save_station(caller, m, "station.update", before).await
     }
 
     /// Retires a station: it disappears from the finder and takes no new equipment or
@@ -295,12 +304,31 @@ impl App {
             return Ok(row.into());
         }
         let revision = row.revision;
+        let before = StationView::from(row.clone());
         let mut m = row.into_active_model();
         let now = now_us();
         m.retired_at_us = Set(Some(now));
         m.updated_at_us = Set(now);
         m.revision = Set(revision + 1);
-        Ok(m.update(self.db.writer()).await?.into())
+        self.save_station(caller, m, "station.retire", before).await
+    }
+
+    /// Writes a changed station with its audit row.
+    async fn save_station(
+        &self,
+        caller: &Caller,
+        m: station::ActiveModel,
+        action: &'static str,
+        before: StationView,
+    ) -> AppResult<StationView> {
+        let tx = self.db.begin().await?;
+        let view = StationView::from(m.update(&tx).await?);
+        let entry = AuditEntry::station(view.chain_id, view.id, action, "station")
+            .target(view.id)
+            .before(snapshot(&before))
+            .after(snapshot(&view));
+        self.commit_audited(tx, caller, entry).await?;
+        Ok(view)
     }
 
     pub async fn list_stations(

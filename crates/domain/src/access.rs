@@ -256,6 +256,54 @@ pub fn mask_phone(phone: &str) -> String {
     }
 }
 
+/// Masks a person's name: the first character stays, every other one becomes `*`
+/// (张三 → 张*, 欧阳娜娜 → 欧***); a one-character name becomes `*`.
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.trim().chars();
+    match chars.next() {
+        None => String::new(),
+        Some(first) => {
+            let rest = chars.count();
+            if rest == 0 { "*".to_owned() } else { format!("{first}{}", "*".repeat(rest)) }
+        }
+    }
+}
+
+/// Masks a resident ID number (身份证号): the first four (province and city) and the last
+/// four characters stay, 5301**********1234. Shorter values keep only the last two.
+pub fn mask_id_number(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    let n = chars.len();
+    if n > 8 {
+        format!(
+            "{}{}{}",
+            chars[..4].iter().collect::<String>(),
+            "*".repeat(n - 8),
+            chars[n - 4..].iter().collect::<String>()
+        )
+    } else if n > 2 {
+        format!("{}{}", "*".repeat(n - 2), chars[n - 2..].iter().collect::<String>())
+    } else {
+        "*".repeat(n)
+    }
+}
+
+/// Masks a normalised licence plate (`云A12345`, `粤BD12345`): province and issuing
+/// letter stay, then `·`, stars, and the last two characters: 云A·***45, 粤B·****45.
+pub fn mask_plate(plate: &str) -> String {
+    let chars: Vec<char> = plate.chars().filter(|c| *c != '·').collect();
+    let n = chars.len();
+    if n <= 4 {
+        return "*".repeat(n);
+    }
+    format!(
+        "{}·{}{}",
+        chars[..2].iter().collect::<String>(),
+        "*".repeat(n - 4),
+        chars[n - 2..].iter().collect::<String>()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +371,19 @@ mod tests {
         assert_eq!(mask_phone("0871-63180618"), "087****0618");
         assert_eq!(mask_phone("123456"), "12**56");
         assert_eq!(mask_phone("123"), "***");
+    }
+
+    #[test]
+    fn names_ids_and_plates_are_masked_like_the_spec_says() {
+        assert_eq!(mask_name("张三"), "张*");
+        assert_eq!(mask_name("欧阳娜娜"), "欧***");
+        assert_eq!(mask_name("李"), "*");
+        assert_eq!(mask_name(""), "");
+        assert_eq!(mask_id_number("530102199003071234"), "5301**********1234");
+        assert_eq!(mask_id_number("12345"), "***45");
+        assert_eq!(mask_plate("云A12345"), "云A·***45");
+        assert_eq!(mask_plate("云A·12345"), "云A·***45");
+        assert_eq!(mask_plate("粤BD12345"), "粤B·****45");
+        assert_eq!(mask_plate("ABC"), "***");
     }
 }

@@ -756,7 +756,7 @@ mod tests {
 
     fn change_opt(s: &mut Option<String>, pos: usize, bit: u8) {
         match s {
-            Some(_) if bit % 5 == 0 => *s = None,
+            Some(_) if bit.is_multiple_of(5) => *s = None,
             Some(v) => change_one_byte(v, pos, bit),
             None => *s = Some(String::new()),
         }
@@ -772,7 +772,7 @@ mod tests {
             3 => flip(&mut r.at_us),
             4 => change_one_byte(&mut r.actor_kind, pos, bit),
             5 => match &mut r.actor_id {
-                Some(_) if bit % 5 == 0 => r.actor_id = None,
+                Some(_) if bit.is_multiple_of(5) => r.actor_id = None,
                 Some(v) => flip(v),
                 None => r.actor_id = Some(0),
             },
@@ -855,18 +855,22 @@ mod tests {
             let mut forged = rows.clone();
             seal_all(&AuditKey::from_bytes(other), &mut forged);
             prop_assert_eq!(verify_chain(&AuditKey::from_bytes(other), &forged), Ok(()));
-            prop_assert_eq!(verify_chain(&key(1), &forged).unwrap_err(), Break { seq: 1, reason: BreakReason::HashMismatch });
+            let err = verify_chain(&key(1), &forged).unwrap_err();
+            prop_assert_eq!(err, Break { seq: 1, reason: BreakReason::HashMismatch });
         }
 
         #[test]
-        fn canonical_json_ignores_key_order(pairs in proptest::collection::vec(("[a-z站]{1,4}", any::<i32>()), 0..8)) {
+        fn canonical_json_ignores_key_order(
+            pairs in proptest::collection::vec(("[a-z站]{1,4}", any::<i32>()), 0..8),
+        ) {
             let mut fwd = serde_json::Map::new();
             for (k, v) in &pairs { fwd.insert(k.clone(), json!(v)); }
             let mut rev = serde_json::Map::new();
             for (k, v) in pairs.iter().rev() { rev.insert(k.clone(), json!(v)); }
             // Duplicate keys keep the last value in each: compare only when they agree.
             if fwd == rev {
-                prop_assert_eq!(canonical_json(&serde_json::Value::Object(fwd.clone())), canonical_json(&serde_json::Value::Object(rev)));
+                let (a, b) = (serde_json::Value::Object(fwd.clone()), serde_json::Value::Object(rev));
+                prop_assert_eq!(canonical_json(&a), canonical_json(&b));
             }
             let text = canonical_json(&serde_json::Value::Object(fwd.clone()));
             let back: serde_json::Value = serde_json::from_str(&text).unwrap();

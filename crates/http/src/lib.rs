@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod member_auth;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;

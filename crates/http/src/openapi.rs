@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::routes::{auth, chains, equipment, finder, grades, health, prices, roles, staff, stations};
+use crate::routes::{audit, auth, chains, equipment, finder, grades, health, members, prices, roles, staff, stations};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,7 +30,10 @@ use crate::routes::{auth, chains, equipment, finder, grades, health, prices, rol
         (name = "grades", description = "油品"),
         (name = "prices", description = "油价"),
         (name = "auth", description = "员工登录与会话"),
+        (name = "audit", description = "审计日志"),
         (name = "staff", description = "员工、角色与授权"),
+        (name = "member", description = "车主端：会员登录（微信、短信验证码）、个人信息、车辆、授权同意"),
+        (name = "members", description = "会员查询（后台，按角色脱敏，查看留痕）"),
     )
 )]
 struct ApiDoc;
@@ -99,6 +102,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(prices::list))
         .routes(routes!(prices::set))
         .routes(routes!(prices::history))
+        .routes(routes!(audit::search))
+        .routes(routes!(audit::export))
         .routes(routes!(auth::login))
         .routes(routes!(auth::sessions))
         .routes(routes!(auth::revoke))
@@ -109,4 +114,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(staff::nozzles))
         .routes(routes!(roles::create, roles::list))
         .routes(routes!(roles::get, roles::update))
+        .routes(routes!(members::login_wechat))
+        .routes(routes!(members::sms_send))
+        .routes(routes!(members::login_sms))
+        .routes(routes!(members::bind_phone_wechat))
+        .routes(routes!(members::logout))
+        .routes(routes!(members::me, members::update_me, members::delete_me))
+        .routes(routes!(members::export))
+        .routes(routes!(members::consents, members::set_consents))
+        .routes(routes!(members::vehicles, members::add_vehicle))
+        .routes(routes!(members::update_vehicle, members::delete_vehicle))
+        .routes(routes!(members::find))
+        .routes(routes!(members::get))
 }

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use jiayou_domain::audit::AuditKey;
 use jiayou_store::crypto::KeyRing;
 use serde::Deserialize;
 
@@ -22,6 +23,15 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     pub log_format: Option<String>,
     pub crypto: Option<CryptoFile>,
+    pub audit: Option<AuditFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFile {
+    /// BASE64 of the 32-byte key of the audit hash chain. Keep it outside the database
+    /// (and its backups): with it, a re-hashed chain would verify.
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,6 +55,8 @@ pub struct Config {
     pub log_level: String,
     pub log_json: bool,
     pub crypto: Option<CryptoSettings>,
+    /// BASE64 audit-chain key, validated.
+    pub audit_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,7 +181,12 @@ impl Config {
             }
         };
 
-        Ok(Config { database_url, listen, redis_url, admin_token, log_level, log_json, crypto })
+        let audit_key = env("JIAYOU_AUDIT_KEY").or(file.audit.and_then(|a| a.key));
+        if let Some(k) = &audit_key {
+            AuditKey::from_base64(k).map_err(|e| invalid("audit.key (JIAYOU_AUDIT_KEY)", e.to_string()))?;
+        }
+
+        Ok(Config { database_url, listen, redis_url, admin_token, log_level, log_json, crypto, audit_key })
     }
 
     /// The key ring, or an error telling the operator how to make one.
@@ -181,6 +198,17 @@ impl Config {
             )
         })?;
         Ok(KeyRing::from_config(&c.keys, c.active_key, &c.blind_index_key)?)
+    }
+
+    /// The audit-chain key, or an error telling the operator how to make one.
+    pub fn audit_key(&self) -> anyhow::Result<AuditKey> {
+        let k = self.audit_key.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "no audit key configured: run `jiayou keys generate` and put its [audit] section in the config \
+                 file (or set JIAYOU_AUDIT_KEY); keep it outside the database"
+            )
+        })?;
+        Ok(AuditKey::from_base64(k)?)
     }
 }
 
@@ -242,8 +270,18 @@ mod tests {
     #[test]
     fn generated_keys_load() {
         let (_, g) = KeyRing::generate();
-        let c = load(None, &[("JIAYOU_CRYPTO_KEYS", &g.keys), ("JIAYOU_CRYPTO_BLIND_INDEX_KEY", &g.blind_index_key)])
-            .unwrap();
-        assert!(c.key_ring().is_ok());
+        let audit = AuditKey::generate().to_base64();
+        let c = load(
+            None,
+            &[
+                ("JIAYOU_CRYPTO_KEYS", &g.keys),
+                ("JIAYOU_CRYPTO_BLIND_INDEX_KEY", &g.blind_index_key),
+                ("JIAYOU_AUDIT_KEY", &audit),
+            ],
+        )
+        .unwrap();
+        assert!(c.key_ring().is_ok() && c.audit_key().is_ok());
+        let e = load(None, &[("JIAYOU_AUDIT_KEY", "c2hvcnQ=")]).unwrap_err().to_string();
+        assert!(e.contains("audit.key"), "{e}");
     }
 }

@@ -2,6 +2,7 @@
 //! `demo` seeds and serves a demo chain, `geo convert` converts coordinates, and
 //! `keys generate` makes encryption keys for a new deployment.
 
+mod audit_cmd;
 mod config;
 mod telemetry;
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use jiayou_app::App;
+use jiayou_domain::audit::AuditKey;
 use jiayou_domain::geo::{self, CoordSystem, LngLat};
 use jiayou_store::Db;
 use jiayou_store::crypto::KeyRing;
@@ -43,11 +45,22 @@ enum Command {
         #[command(subcommand)]
         command: GeoCommand,
     },
-    /// Encryption keys for personal data.
+    /// Encryption keys for personal data and the audit-chain key.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every audit hash chain with the configured key; exits 1 at a broken link.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -66,8 +79,9 @@ enum GeoCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Print a fresh [crypto] config section (keep it secret, keep a copy: without it
-    /// personal data cannot be read).
+    /// Print fresh [crypto] and [audit] config sections (keep them secret, keep a copy
+    /// outside the database: without them personal data cannot be read nor the audit
+    /// trail verified).
     Generate,
 }
 
@@ -96,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "[crypto]\nkeys = \"{}\"\nactive_key = {}\nblind_index_key = \"{}\"",
                 g.keys, g.active, g.blind_index_key
             );
+            println!("\n[audit]\nkey = \"{}\"", AuditKey::generate().to_base64());
             Ok(())
         }
         Command::Serve => {
@@ -113,6 +128,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("migrations applied: {}", applied.join(", "));
                 Ok(())
             })
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let config = load_config(cli.config.as_deref())?;
+            telemetry::init(&config);
+            let key = config.audit_key()?;
+            let intact = runtime()?.block_on(async {
+                let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
+                audit_cmd::verify(&db, &key).await
+            })?;
+            if intact { Ok(()) } else { anyhow::bail!("the audit trail is broken (see above)") }
         }
         Command::Demo { data_dir } => {
             let config = load_config(cli.config.as_deref())?;
@@ -135,13 +160,14 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let keys = config.key_ring()?;
+    let audit_key = config.audit_key()?;
     let db = Db::connect(&config.database_url).await.context("connecting to the database")?;
     // Migrations are explicit (`jiayou migrate`) for shared databases; on the embedded
     // SQLite default there is no one else to run them, so apply them here.
     if config.database_url.starts_with("sqlite:") {
         db.migrate().await.context("applying migrations")?;
     }
-    run_server(&config, App::new(db, keys)).await
+    run_server(&config, App::new(db, keys).with_audit_key(audit_key)).await
 }
 
 async fn run_server(config: &Config, app: App) -> anyhow::Result<()> {
@@ -165,6 +191,8 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
         config.database_url = format!("sqlite://{}?mode=rwc", data_dir.join("jiayou-demo.db").display());
     }
     let keys = demo_keys(data_dir)?;
+    let audit_key =
+        AuditKey::from_base64(&demo_secret(&data_dir.join("audit-key"), || AuditKey::generate().to_base64())?)?;
     let token = match &config.admin_token {
         Some(t) => t.clone(),
         None => demo_secret(&data_dir.join("admin-token"), || {
@@ -176,7 +204,7 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
     config.admin_token = Some(token.clone());
     let db = Db::connect(&config.database_url).await.context("opening the demo database")?;
     db.migrate().await.context("applying migrations")?;
-    let app = App::new(db, keys);
+    let app = App::new(db, keys).with_audit_key(audit_key);
     let summary = jiayou_app::demo::seed(&app).await.context("seeding demo data")?;
     let base = format!("http://{}", config.listen);
     println!();

@@ -11,8 +11,13 @@
 mod databases;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use jiayou_app::App;
+use jiayou_integrations::sms::{SmsConfig, SmsSandboxConfig, SmsSandboxHandle, TencentSms, spawn_sms_sandbox};
+use jiayou_integrations::wechat::{
+    WechatConfig, WechatHttp, WechatSandboxConfig, WechatSandboxHandle, spawn_wechat_sandbox,
+};
 use jiayou_store::crypto::KeyRing;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -30,6 +35,11 @@ pub struct TestApp {
     pub backend: Backend,
     /// The same application the server runs, for tests that check state directly.
     pub app: App,
+    /// The local WeChat peer the app's WeChat adapter talks to (mint login codes with
+    /// `issue_code`; phone codes are `phone-<digits>`).
+    pub wechat: WechatSandboxHandle,
+    /// The local Tencent SMS peer the app's SMS adapter talks to (`last_code(phone)`).
+    pub sms: SmsSandboxHandle,
     client: reqwest::Client,
     _db: std::sync::Arc<TestDatabase>,
 }
@@ -41,6 +51,7 @@ pub struct Reply {
     pub body: Value,
     pub content_type: String,
     pub text: String,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Reply {
@@ -53,13 +64,34 @@ impl Reply {
     pub fn field(&self) -> &str {
         self.body["field"].as_str().unwrap_or("")
     }
+
+    /// A response header as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
 }
 
-/// Starts the server on `backend`, or `None` when that backend is not configured.
+/// Starts the server on `backend`, or `None` when that backend is not configured. The
+/// app's WeChat and SMS adapters are the real HTTP clients, pointed at local sandboxes
+/// started for this server (two more listeners on port 0: cheap).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let db = TestDatabase::create(backend).await?;
     let store = jiayou_store::Db::connect(db.url()).await.expect("connect to test database");
-    let app = App::new(store, KeyRing::generate().0);
+    let localhost: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let wx_conf = WechatSandboxConfig::default();
+    let (_, wechat) = spawn_wechat_sandbox(localhost, wx_conf.clone()).await.expect("WeChat sandbox");
+    let sms_conf = SmsSandboxConfig::default();
+    let (_, sms) = spawn_sms_sandbox(localhost, sms_conf.clone()).await.expect("SMS sandbox");
+    let wechat_client =
+        WechatHttp::new(WechatConfig::new(wx_conf.appid, wx_conf.secret).with_base_url(wechat.base_url()))
+            .expect("sandbox URL is valid");
+    let sms_client = TencentSms::new(
+        SmsConfig::new(sms_conf.secret_id, sms_conf.secret_key, sms_conf.sdk_app_id, "加油站", "1110")
+            .with_base_url(sms.base_url()),
+    )
+    .expect("sandbox URL is valid");
+    let app =
+        App::new(store, KeyRing::generate().0).with_wechat(Arc::new(wechat_client)).with_sms(Arc::new(sms_client));
     let router =
         jiayou_http::router(app.clone(), jiayou_http::HttpConfig { admin_token: Some(ADMIN_TOKEN.to_owned()) });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
@@ -70,6 +102,8 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         base_url: format!("http://{addr}"),
         backend,
         app,
+        wechat,
+        sms,
         client: reqwest::Client::new(),
         _db: db.into(),
     })
@@ -122,9 +156,10 @@ impl TestApp {
         let res = req.send().await.expect("request reaches the test server");
         let status = res.status();
         let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let headers = res.headers().clone();
         let text = res.text().await.expect("read body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, body, content_type, text }
+        Reply { status, body, content_type, text, headers }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -148,6 +183,36 @@ impl TestApp {
         let r = self.post(path, body).await;
         assert_eq!(r.status, StatusCode::CREATED, "POST {path} on {:?}: {}", self.backend, r.text);
         r.body
+    }
+
+    /// The SQLite database file of this server (`None` on the other backends).
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        let url = self._db.url();
+        let path = url.strip_prefix("sqlite://")?;
+        Some(path.split('?').next().unwrap_or(path).into())
+    }
+
+    /// A new chain with a unique code; returns (id, code).
+    pub async fn new_chain_with_code(&self) -> (i64, String) {
+        let id = self.new_chain().await;
+        let code =
+            self.get(&format!("/api/v1/chains/{id}")).await.body["code"].as_str().expect("chain code").to_owned();
+        (id, code)
+    }
+
+    /// Signs a member in through the WeChat sandbox (`name` picks the openid:
+    /// `o_sandbox_<name>`) and returns the member session token.
+    pub async fn member_login(&self, chain_code: &str, name: &str) -> String {
+        let code = self.wechat.issue_code(name, false);
+        let r = self
+            .call_anonymous(
+                Method::POST,
+                "/api/v1/member/login/wechat",
+                Some(&serde_json::json!({"chain": chain_code, "code": code})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "member login {name}: {}", r.text);
+        r.body["token"].as_str().expect("token").to_owned()
     }
 
     /// A new chain with a unique code, for tests that share a database (MariaDB).

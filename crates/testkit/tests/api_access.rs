@@ -116,6 +116,8 @@ const ALL: &[&str] = &STAFF_ROLES;
 const ADMIN: &[&str] = &["chain_admin"];
 const MANAGERS: &[&str] = &["chain_admin", "station_manager"];
 const PLATFORM: &[&str] = &[];
+/// Chain-wide `audit.read`: the station manager's is scoped to their station.
+const AUDITORS: &[&str] = &["chain_admin", "finance"];
 
 /// (method, path template, allowed, body). Bodies are well-formed but invalid where
 /// the call would otherwise change the fixture, so an allowed caller gets 4xx ≠ 403.
@@ -128,6 +130,8 @@ fn matrix(w: &World) -> Vec<(&'static str, &'static str, Allowed, Option<Value>)
         ("get", "/metrics", Public, None),
         ("get", "/api/openapi.json", Public, None),
         ("get", "/api/v1/stations/nearby", Public, None),
+        ("get", "/api/v1/audit", Roles(AUDITORS), None),
+        ("get", "/api/v1/audit/export", Roles(AUDITORS), None),
         ("post", "/api/v1/auth/login", Public, Some(json!({"chain": "", "username": "", "password": ""}))),
         ("get", "/api/v1/auth/sessions", Session, None),
         ("delete", "/api/v1/auth/sessions/{id}", Session, None),

@@ -180,7 +180,10 @@ on_each_engine! {
         let r = &rows(db, c, 11).await[1];
         assert_eq!((r.chain_id, r.station_id, r.seq), (c, 11, 2));
         assert_eq!((r.actor_kind.as_str(), r.actor_id, r.actor_label.as_str()), ("staff", Some(2), "staff:user2"));
-        assert_eq!((r.ip.as_deref(), r.action.as_str(), r.target_type.as_str()), (Some("203.0.113.7"), "station.update", "station"));
+        assert_eq!(
+            (r.ip.as_deref(), r.action.as_str(), r.target_type.as_str()),
+            (Some("203.0.113.7"), "station.update", "station")
+        );
         assert_eq!(r.target_id.as_deref(), Some("11"));
         assert_eq!(r.before_json.as_deref(), Some(r#"{"name":"名称1","revision":1}"#), "{b:?}: canonical JSON");
         assert_eq!(r.after_json.as_deref(), Some(r#"{"name":"新名称","revision":2}"#), "{b:?}");
@@ -226,6 +229,16 @@ on_each_engine! {
         // The app carries the configured key.
         let app = App::new(db.clone(), KeyRing::generate().0).with_audit_key(key.clone());
         assert_eq!(app.audit_key.fingerprint(), key.fingerprint());
+        let tx = db.begin().await.unwrap();
+        let e = AuditEntry::chain(c, "chain.update", "chain").target(c);
+        app.audit(&tx, &Actor::admin_token(None), e).await.unwrap();
+        tx.commit().await.unwrap();
+        let report = app.verify_audit().await.unwrap();
+        assert_eq!((scope(&report, c, 0).rows, broken(&report, c, 0)), (4, None), "{b:?}");
+        let filter = AuditFilter { chain_id: Some(c), ..Default::default() };
+        let found = app.search_audit(&filter, &PageRequest::default()).await.unwrap();
+        let newest = &found.items[0];
+        assert_eq!((newest.actor_kind.as_str(), newest.actor_label.as_str()), ("admin_token", "admin-token"));
     }
 
     async fn tampering_with_one_row_is_reported_at_that_seq(db, b) {
@@ -242,7 +255,11 @@ on_each_engine! {
         }
         let at = |station: i64, seq: i64| format!("WHERE chain_id = {c} AND station_id = {station} AND seq = {seq}");
         // One field of one row per scope, as an attacker with SQL access would.
-        assert_eq!(sql(db, &format!(r#"UPDATE audit_log SET after_json = '{{"name":"新名称","revision":999}}' {}"#, at(1, 3))).await, 1);
+        assert_eq!(
+            sql(db, &format!(r#"UPDATE audit_log SET after_json = '{{"name":"新名称","revision":999}}' {}"#, at(1, 3)))
+                .await,
+            1
+        );
         assert_eq!(sql(db, &format!("UPDATE audit_log SET action = 'station.view' {}", at(2, 2))).await, 1);
         assert_eq!(sql(db, &format!("UPDATE audit_log SET at_us = at_us + 1 {}", at(3, 4))).await, 1);
         assert_eq!(sql(db, &format!("UPDATE audit_log SET actor_label = 'staff:someone' {}", at(4, 1))).await, 1);
@@ -253,7 +270,11 @@ on_each_engine! {
             let o = &rs[other];
             let s = format!(
                 "UPDATE audit_log SET at_us = {}, actor_id = {}, before_json = '{}', after_json = '{}' {}",
-                o.at_us, o.actor_id.unwrap(), o.before_json.as_ref().unwrap(), o.after_json.as_ref().unwrap(), at(6, k as i64 + 1)
+                o.at_us,
+                o.actor_id.unwrap(),
+                o.before_json.as_ref().unwrap(),
+                o.after_json.as_ref().unwrap(),
+                at(6, k as i64 + 1)
             );
             assert_eq!(sql(db, &s).await, 1);
         }
@@ -294,7 +315,10 @@ on_each_engine! {
         // The last row with the head rewound to the new last row would be invisible (see
         // the module docs); but a head rewound only in seq is not.
         assert_eq!(sql(db, &format!("DELETE FROM audit_log {}", at(3, 5))).await, 1);
-        assert_eq!(sql(db, &format!("UPDATE audit_heads SET seq = 4 WHERE chain_id = {c} AND station_id = 3")).await, 1);
+        assert_eq!(
+            sql(db, &format!("UPDATE audit_heads SET seq = 4 WHERE chain_id = {c} AND station_id = 3")).await,
+            1
+        );
         // The head itself.
         assert_eq!(sql(db, &format!("DELETE FROM audit_heads WHERE chain_id = {c} AND station_id = 4")).await, 1);
 
@@ -327,17 +351,21 @@ on_each_engine! {
         }
         // The attacker edits a row, then re-hashes the whole scope from seq 1 with a key of
         // their own and moves the head: every link and the head are consistent again.
-        assert_eq!(
-            sql(db, &format!("UPDATE audit_log SET after_json = '{{\"revision\":0}}' WHERE chain_id = {c} AND station_id = 7 AND seq = 4")).await,
-            1
+        let edit = format!(
+            r#"UPDATE audit_log SET after_json = '{{"rev":0}}' WHERE chain_id = {c} AND station_id = 7 AND seq = 4"#
         );
+        assert_eq!(sql(db, &edit).await, 1);
         let forged_key = AuditKey::generate();
         let mut prev = GENESIS_HASH.to_owned();
         for m in rows(db, c, 7).await {
             let id = m.id;
             let mut r: AuditRecord = m.into();
             r.seal(&forged_key, &prev).unwrap();
-            sql(db, &format!("UPDATE audit_log SET prev_hash = '{}', hash = '{}' WHERE id = {id}", r.prev_hash, r.hash)).await;
+            sql(
+                db,
+                &format!("UPDATE audit_log SET prev_hash = '{}', hash = '{}' WHERE id = {id}", r.prev_hash, r.hash),
+            )
+            .await;
             prev = r.hash;
         }
         sql(db, &format!("UPDATE audit_heads SET hash = '{prev}' WHERE chain_id = {c} AND station_id = 7")).await;
@@ -487,16 +515,36 @@ on_each_engine! {
         for e in plan {
             record_one(db, &key, &actor, e).await;
         }
-        record_one(db, &key, &Actor::system("=cmd|' /C calc'!A0"), AuditEntry::chain(c, "grade.update", "grade").target(9)).await;
+        record_one(
+            db,
+            &key,
+            &Actor::system("=cmd|' /C calc'!A0"),
+            AuditEntry::chain(c, "grade.update", "grade").target(9),
+        )
+        .await;
         let by = |f: AuditFilter| async move {
-            audit::search(db, &f, &PageRequest::default()).await.expect("search").items.iter().map(|v| v.action.clone()).collect::<Vec<_>>()
+            audit::search(db, &f, &PageRequest::default())
+                .await
+                .expect("search")
+                .items
+                .iter()
+                .map(|v| v.action.clone())
+                .collect::<Vec<_>>()
         };
         let chain_only = AuditFilter { chain_id: Some(c), ..Default::default() };
 
         // Newest first by default.
         assert_eq!(
             by(chain_only.clone()).await,
-            ["grade.update", "grade.create", "stations.import", "member.pii.view", "pricexset", "price_set", "station.update"],
+            [
+                "grade.update",
+                "grade.create",
+                "stations.import",
+                "member.pii.view",
+                "pricexset",
+                "price_set",
+                "station.update"
+            ],
             "{b:?}"
         );
         let f = |g: fn(&mut AuditFilter)| {
@@ -504,7 +552,11 @@ on_each_engine! {
             g(&mut x);
             x
         };
-        assert_eq!(by(f(|x| x.action = Some("station.".into()))).await, ["station.update"], "{b:?}: prefix, not substring");
+        assert_eq!(
+            by(f(|x| x.action = Some("station.".into()))).await,
+            ["station.update"],
+            "{b:?}: prefix, not substring"
+        );
         assert_eq!(by(f(|x| x.action = Some("price_".into()))).await, ["price_set"], "{b:?}: `_` is not a wildcard");
         assert_eq!(by(f(|x| x.station_id = Some(0))).await.len(), 4, "{b:?}: chain-level only");
         assert_eq!(by(f(|x| x.station_id = Some(3))).await, ["price_set", "station.update"], "{b:?}");
@@ -518,9 +570,17 @@ on_each_engine! {
             ["member.pii.view"],
             "{b:?}"
         );
-        let all = audit::search(db, &chain_only, &PageRequest { per_page: Some(2), page: Some(2), sort: Some("seq,id".into()) }).await.unwrap();
+        let all = audit::search(
+            db,
+            &chain_only,
+            &PageRequest { per_page: Some(2), page: Some(2), sort: Some("seq,id".into()) },
+        )
+        .await
+        .unwrap();
         assert_eq!((all.total, all.items.len(), all.per_page), (7, 2, 2), "{b:?}");
-        let v = &audit::search(db, &f(|x| x.action = Some("member.".into())), &PageRequest::default()).await.unwrap().items[0];
+        let v =
+            &audit::search(db, &f(|x| x.action = Some("member.".into())), &PageRequest::default()).await.unwrap().items
+                [0];
         assert_eq!((v.station_id, v.seq, v.actor_id), (None, 1, Some(77)), "{b:?}");
         assert_eq!(v.after, Some(json!({"fields": ["phone"]})));
         let mut window = chain_only.clone();
@@ -552,20 +612,25 @@ on_each_engine! {
         let c = new_chain(db).await;
         let tx = db.begin().await.unwrap();
         for i in 0..620 {
-            audit::record(&tx, &key, &staff(1), AuditEntry::station(c, 9, "pump.update", "pump").target(i)).await.unwrap();
+            audit::record(&tx, &key, &staff(1), AuditEntry::station(c, 9, "pump.update", "pump").target(i))
+                .await
+                .unwrap();
         }
         tx.commit().await.unwrap();
         let report = audit::verify(db, &key).await.unwrap();
         assert_eq!((scope(&report, c, 9).rows, broken(&report, c, 9)), (620, None), "{b:?}");
-        sql(db, &format!("UPDATE audit_log SET target_id = 'x' WHERE chain_id = {c} AND station_id = 9 AND seq = 555")).await;
+        sql(db, &format!("UPDATE audit_log SET target_id = 'x' WHERE chain_id = {c} AND station_id = 9 AND seq = 555"))
+            .await;
         let report = audit::verify(db, &key).await.unwrap();
         assert_eq!(broken(&report, c, 9).map(|x| x.seq), Some(555), "{b:?}: found on the second page");
 
         let mut out = Vec::new();
-        let n = audit::export_csv(db, &AuditFilter { chain_id: Some(c), ..Default::default() }, &mut out).await.unwrap();
+        let n =
+            audit::export_csv(db, &AuditFilter { chain_id: Some(c), ..Default::default() }, &mut out).await.unwrap();
         assert_eq!(n, 620);
         let text = String::from_utf8(out).unwrap();
-        let seqs: Vec<i64> = text.trim_end().split("\r\n").skip(1).map(|l| l.split(',').nth(3).unwrap().parse().unwrap()).collect();
+        let seqs: Vec<i64> =
+            text.trim_end().split("\r\n").skip(1).map(|l| l.split(',').nth(3).unwrap().parse().unwrap()).collect();
         assert_eq!(seqs, (1..=620).rev().collect::<Vec<_>>(), "{b:?}: every row once, newest first");
     }
 }

@@ -2,12 +2,14 @@
 //! use-case on `App`, wrap the result. Paths are absolute so the OpenAPI document and
 //! the router cannot disagree.
 
+pub mod audit;
 pub mod auth;
 pub mod chains;
 pub mod equipment;
 pub mod finder;
 pub mod grades;
 pub mod health;
+pub mod members;
 pub mod prices;
 pub mod roles;
 pub mod staff;

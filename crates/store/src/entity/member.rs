@@ -14,6 +14,13 @@ pub struct Model {
     pub created_at_us: i64,
     pub updated_at_us: i64,
     pub erased_at_us: Option<i64>,
+    /// WeChat openid of the mini-program; `erased:<id>` once the account is deleted.
+    pub openid: Option<String>,
+    /// WeChat Open Platform unionid, when WeChat gives one.
+    pub unionid: Option<String>,
+    /// Sealed; context "members.id_number" (身份证号).
+    pub id_number: Option<Vec<u8>>,
+    pub id_number_bidx: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,13 +18,19 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 mod m0001_platform;
 mod m0002_identity;
 mod m0003_audit;
+mod m0004_members;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_platform::Migration), Box::new(m0002_identity::Migration), Box::new(m0003_audit::Migration)]
+        vec![
+            Box::new(m0001_platform::Migration),
+            Box::new(m0002_identity::Migration),
+            Box::new(m0003_audit::Migration),
+            Box::new(m0004_members::Migration),
+        ]
     }
 }
 

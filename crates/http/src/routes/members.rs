@@ -1,0 +1,374 @@
+//! Members: the customer API under `/api/v1/member/…` (sign-in, personal data, vehicles,
+//! consent) and the staff's member lookup under `/api/v1/members`.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiayou_app::AppError;
+use jiayou_app::auth::ClientInfo;
+use jiayou_app::members::{
+    ConsentChange, ConsentState, MemberAdminView, MemberError, MemberExport, MemberFilter, MemberLogin, MemberProfile,
+    NewVehicle, ProfileChange, SmsError, SmsLoginRequest, SmsSendRequest, SmsSent, VehicleChange, VehicleView,
+    WechatLoginRequest, WechatPhoneRequest, WxLoginError,
+};
+
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, FieldProblem, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::member_auth::MemberSession;
+
+/// [`MemberError`] as problem+json: provider failures keep their stable codes and zh-CN
+/// messages, rate limits carry `Retry-After`.
+pub struct MemberApiError(pub MemberError);
+
+impl From<MemberError> for MemberApiError {
+    fn from(e: MemberError) -> Self {
+        MemberApiError(e)
+    }
+}
+
+impl From<AppError> for MemberApiError {
+    fn from(e: AppError) -> Self {
+        MemberApiError(MemberError::App(e))
+    }
+}
+
+type MemberResult<T> = Result<T, MemberApiError>;
+
+struct Answer {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    title_en: &'static str,
+    detail: String,
+    field: Option<&'static str>,
+    retry_after: Option<u64>,
+}
+
+fn wechat_answer(e: &WxLoginError) -> Answer {
+    use WxLoginError::*;
+    let (status, field, retry_after) = match e {
+        CodeInvalid | CodeUsed | WatermarkMismatch => (StatusCode::BAD_REQUEST, Some("code"), None),
+        RateLimited => (StatusCode::TOO_MANY_REQUESTS, None, Some(60)),
+        UserBlocked => (StatusCode::FORBIDDEN, None, None),
+        Busy | Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, None, Some(5)),
+        Other { .. } | BadResponse(_) => (StatusCode::BAD_GATEWAY, None, None),
+    };
+    Answer {
+        status,
+        code: e.code(),
+        title: "微信登录失败",
+        title_en: "WeChat sign-in failed",
+        detail: e.user_message().to_owned(),
+        field,
+        retry_after,
+    }
+}
+
+fn sms_answer(e: &SmsError) -> Answer {
+    use SmsError::*;
+    let (status, field, retry_after) = match e {
+        InvalidPhone => (StatusCode::UNPROCESSABLE_ENTITY, Some("phone"), None),
+        RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, Some("phone"), Some(60)),
+        Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, Some("phone"), None),
+        Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, None, Some(5)),
+        AuthFailed(_) | Provider(_) | BadResponse(_) => (StatusCode::BAD_GATEWAY, None, None),
+    };
+    Answer {
+        status,
+        code: e.code(),
+        title: "短信发送失败",
+        title_en: "SMS not sent",
+        detail: e.user_message().to_owned(),
+        field,
+        retry_after,
+    }
+}
+
+impl IntoResponse for MemberApiError {
+    fn into_response(self) -> Response {
+        let a = match self.0 {
+            MemberError::App(e) => return ApiError::App(e).into_response(),
+            MemberError::Wechat(e) => wechat_answer(&e),
+            MemberError::Sms(e) => sms_answer(&e),
+            MemberError::RateLimited { code, retry_after_s, message_zh } => Answer {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code,
+                title: "请求过于频繁",
+                title_en: "Too many requests",
+                detail: message_zh,
+                field: Some("phone"),
+                retry_after: Some(retry_after_s),
+            },
+            MemberError::SmsCode { code, message_zh } => Answer {
+                status: StatusCode::BAD_REQUEST,
+                code,
+                title: "验证码无效",
+                title_en: "Verification code refused",
+                detail: message_zh,
+                field: Some("code"),
+                retry_after: None,
+            },
+            MemberError::NotConfigured(what) => Answer {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: if what == "wechat" { "wechat_not_configured" } else { "sms_not_configured" },
+                title: "服务暂不可用",
+                title_en: "Service unavailable",
+                detail: if what == "wechat" {
+                    "本服务未配置微信登录，请联系管理员".into()
+                } else {
+                    "本服务未配置短信验证码登录，请联系管理员".into()
+                },
+                field: None,
+                retry_after: None,
+            },
+        };
+        let errors: Vec<FieldProblem> = a
+            .field
+            .map(|f| {
+                vec![FieldProblem {
+                    field: f.into(),
+                    code: a.code.into(),
+                    message: a.detail.clone(),
+                    message_en: a.title_en.into(),
+                }]
+            })
+            .unwrap_or_default();
+        let problem = Problem {
+            type_: format!("https://jiayou.dev/problems/{}", a.code),
+            title: a.title.into(),
+            title_en: a.title_en.into(),
+            status: a.status.as_u16(),
+            code: a.code.into(),
+            detail: a.detail,
+            field: a.field.map(Into::into),
+            errors,
+            permission: None,
+        };
+        let mut res = (a.status, serde_json::to_vec(&problem).unwrap_or_default()).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(s) = a.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        res
+    }
+}
+
+fn client(peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    ClientInfo { ip: Some(peer.ip().to_string()), user_agent }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sign-in (public)
+// ---------------------------------------------------------------------------------------
+
+/// Sign in with the code of `wx.login` (mini-program). Creates the member on first
+/// sign-in; links by unionid when WeChat gives one. WeChat's errors keep their own codes:
+/// `wechat_code_invalid` / `wechat_code_used` 400, `wechat_rate_limited` 429,
+/// `wechat_user_blocked` 403, `wechat_busy` / `wechat_unreachable` 503.
+#[utoipa::path(post, path = "/api/v1/member/login/wechat", tag = "member", request_body = WechatLoginRequest,
+    responses((status = 200, body = MemberLogin), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
+pub async fn login_wechat(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<WechatLoginRequest>,
+) -> MemberResult<Json<MemberLogin>> {
+    Ok(Json(s.app.member_login_wechat(req, client(peer, &headers)).await?))
+}
+
+/// Send a six-digit sign-in code by SMS (H5). Limits: one a minute and five an hour per
+/// number, twenty an hour per address; over a limit → 429 with `Retry-After`.
+#[utoipa::path(post, path = "/api/v1/member/sms/send", tag = "member", request_body = SmsSendRequest,
+    responses((status = 202, body = SmsSent), (status = 422, body = Problem), (status = 429, body = Problem),
+        (status = 503, body = Problem)))]
+pub async fn sms_send(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<SmsSendRequest>,
+) -> MemberResult<(StatusCode, Json<SmsSent>)> {
+    Ok((StatusCode::ACCEPTED, Json(s.app.member_sms_send(req, client(peer, &headers)).await?)))
+}
+
+/// Sign in with a phone number and the SMS code (H5). Codes live 5 minutes, are single
+/// use, and allow 5 attempts: `sms_code_wrong`, `sms_code_expired`, `sms_code_used`,
+/// `sms_code_attempts_exceeded` (400).
+#[utoipa::path(post, path = "/api/v1/member/login/sms", tag = "member", request_body = SmsLoginRequest,
+    responses((status = 200, body = MemberLogin), (status = 400, body = Problem), (status = 422, body = Problem)))]
+pub async fn login_sms(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<SmsLoginRequest>,
+) -> MemberResult<Json<MemberLogin>> {
+    Ok(Json(s.app.member_login_sms(req, client(peer, &headers)).await?))
+}
+
+// ---------------------------------------------------------------------------------------
+// The signed-in member
+// ---------------------------------------------------------------------------------------
+
+/// Bind the phone number of a `getPhoneNumber` button. A number bound to another member
+/// of the chain → 409 `phone_taken`.
+#[utoipa::path(post, path = "/api/v1/member/phone/wechat", tag = "member", request_body = WechatPhoneRequest,
+    security(("bearer" = [])), responses((status = 200, body = MemberProfile), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)))]
+pub async fn bind_phone_wechat(
+    State(s): State<AppState>,
+    MemberSession(me): MemberSession,
+    ApiJson(req): ApiJson<WechatPhoneRequest>,
+) -> MemberResult<Json<MemberProfile>> {
+    Ok(Json(s.app.member_bind_phone_wechat(&me, req).await?))
+}
+
+/// Sign out (revoke this session).
+#[utoipa::path(post, path = "/api/v1/member/logout", tag = "member", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+pub async fn logout(State(s): State<AppState>, MemberSession(me): MemberSession) -> ApiResult<StatusCode> {
+    s.app.member_logout(&me).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The member's own data, in full.
+#[utoipa::path(get, path = "/api/v1/member/me", tag = "member", security(("bearer" = [])),
+    responses((status = 200, body = MemberProfile), (status = 401, body = Problem)))]
+pub async fn me(State(s): State<AppState>, MemberSession(me): MemberSession) -> ApiResult<Json<MemberProfile>> {
+    Ok(Json(s.app.member_profile(&me).await?))
+}
+
+/// Correct name and ID number (an empty string removes the value).
+#[utoipa::path(patch, path = "/api/v1/member/me", tag = "member", request_body = ProfileChange,
+    security(("bearer" = [])), responses((status = 200, body = MemberProfile), (status = 401, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn update_me(
+    State(s): State<AppState>,
+    MemberSession(me): MemberSession,
+    ApiJson(cmd): ApiJson<ProfileChange>,
+) -> ApiResult<Json<MemberProfile>> {
+    Ok(Json(s.app.member_update_profile(&me, cmd).await?))
+}
+
+/// Delete the account: personal data erased, sessions revoked; transaction records kept.
+#[utoipa::path(delete, path = "/api/v1/member/me", tag = "member", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+pub async fn delete_me(State(s): State<AppState>, MemberSession(me): MemberSession) -> ApiResult<StatusCode> {
+    s.app.member_delete(&me).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Everything held about the member, as one JSON document.
+#[utoipa::path(get, path = "/api/v1/member/me/export", tag = "member", security(("bearer" = [])),
+    responses((status = 200, body = MemberExport), (status = 401, body = Problem)))]
+pub async fn export(State(s): State<AppState>, MemberSession(me): MemberSession) -> ApiResult<Response> {
+    let doc = s.app.member_export(&me).await?;
+    let mut res = Json(doc).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"jiayou-member-export.json\""),
+    );
+    Ok(res)
+}
+
+/// The member's consent decisions, current state per kind.
+#[utoipa::path(get, path = "/api/v1/member/consents", tag = "member", security(("bearer" = [])),
+    responses((status = 200, body = ConsentState), (status = 401, body = Problem)))]
+pub async fn consents(State(s): State<AppState>, MemberSession(me): MemberSession) -> ApiResult<Json<ConsentState>> {
+    Ok(Json(s.app.member_consents(&me).await?))
+}
+
+/// Grant or withdraw consent: privacy policy, location, personalised marketing (each
+/// optional; opting out of marketing is `{"personalised_marketing": false}`).
+#[utoipa::path(put, path = "/api/v1/member/consents", tag = "member", request_body = ConsentChange,
+    security(("bearer" = [])), responses((status = 200, body = ConsentState), (status = 401, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn set_consents(
+    State(s): State<AppState>,
+    MemberSession(me): MemberSession,
+    ApiJson(cmd): ApiJson<ConsentChange>,
+) -> ApiResult<Json<ConsentState>> {
+    Ok(Json(s.app.member_set_consents(&me, cmd).await?))
+}
+
+/// The member's vehicles.
+#[utoipa::path(get, path = "/api/v1/member/vehicles", tag = "member", security(("bearer" = [])),
+    responses((status = 200, body = Vec<VehicleView>), (status = 401, body = Problem)))]
+pub async fn vehicles(
+    State(s): State<AppState>,
+    MemberSession(me): MemberSession,
+) -> ApiResult<Json<Vec<VehicleView>>> {
+    Ok(Json(s.app.member_vehicles(&me).await?))
+}
+
+/// Add a vehicle. A plate already bound in the chain → 409 `plate_taken`.
+#[utoipa::path(post, path = "/api/v1/member/vehicles", tag = "member", request_body = NewVehicle,
+    security(("bearer" = [])), responses((status = 201, body = VehicleView), (status = 401, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_vehicle(
+    State(s): State<AppState>,
+    MemberSession(me): MemberSession,
+    ApiJson(cmd): ApiJson<NewVehicle>,
+) -> ApiResult<(StatusCode, Json<VehicleView>)> {
+    Ok((StatusCode::CREATED, Json(s.app.member_add_vehicle(&me, cmd).await?)))
+}
+
+/// Change a vehicle's plate or details.
+#[utoipa::path(patch, path = "/api/v1/member/vehicles/{id}", tag = "member", params(("id" = i64, Path)),
+    request_body = VehicleChange, security(("bearer" = [])), responses((status = 200, body = VehicleView),
+        (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn update_vehicle(
+    State(s): State<AppState>,
+    MemberSession(me): MemberSession,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(cmd): ApiJson<VehicleChange>,
+) -> ApiResult<Json<VehicleView>> {
+    Ok(Json(s.app.member_update_vehicle(&me, id, cmd).await?))
+}
+
+/// Remove a vehicle (its plate and details are erased).
+#[utoipa::path(delete, path = "/api/v1/member/vehicles/{id}", tag = "member", params(("id" = i64, Path)),
+    security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_vehicle(
+    State(s): State<AppState>,
+    MemberSession(me): MemberSession,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    s.app.member_delete_vehicle(&me, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------------------
+// Staff
+// ---------------------------------------------------------------------------------------
+
+/// Look a member up by exact phone number (`member.read`). Personal data is masked
+/// unless the caller holds `pii.read`; every view is audited (`member.pii.view`).
+#[utoipa::path(get, path = "/api/v1/members", tag = "members", params(MemberFilter), security(("bearer" = [])),
+    responses((status = 200, body = Vec<MemberAdminView>), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn find(
+    Auth(c): Auth,
+    State(s): State<AppState>,
+    ApiQuery(f): ApiQuery<MemberFilter>,
+) -> ApiResult<Json<Vec<MemberAdminView>>> {
+    Ok(Json(s.app.find_members(&c, &f).await?))
+}
+
+/// One member (`member.read`), masked unless the caller holds `pii.read`; audited.
+#[utoipa::path(get, path = "/api/v1/members/{id}", tag = "members", params(("id" = i64, Path)),
+    security(("bearer" = [])), responses((status = 200, body = MemberAdminView), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get(
+    Auth(c): Auth,
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<MemberAdminView>> {
+    Ok(Json(s.app.get_member(&c, id).await?))
+}
