@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use jiayou_domain::access::{Permission, Target, Visible, mask_phone};
 use jiayou_domain::{FieldError, FieldErrorKind, field};
 use jiayou_store::crypto::normalize_phone;
-use jiayou_store::entity::{nozzle, role, staff, staff_grant, staff_nozzle, station};
+use jiayou_store::entity::{nozzle, role, staff, staff_grant, staff_nozzle, staff_session, station};
 use jiayou_store::now_us;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
@@ -117,13 +117,12 @@ fn validate_mobile(p: &str) -> Result<String, FieldError> {
     }
 }
 
-/// A staff row as the audit trail keeps it: no phone number (personal data), only
-/// whether one is set; never the password hash.
+/// A staff row as the audit trail keeps it: no phone number or display name (personal
+/// data), only whether a phone is set; never the password hash.
 fn staff_snapshot(m: &staff::Model) -> serde_json::Value {
     serde_json::json!({
         "id": m.id,
         "username": m.username,
-        "display_name": m.display_name,
         "phone_set": m.phone.is_some(),
         "disabled": m.disabled_at_us.is_some(),
     })
@@ -222,9 +221,24 @@ impl App {
         self.staff_view(caller, m).await
     }
 
+    /// One staff member: chain-wide `staff.read`, or `staff.read` at a station where
+    /// the staff member holds a grant (as the list shows).
     pub async fn get_staff(&self, caller: &Caller, id: i64) -> AppResult<StaffView> {
         let s = self.staff_row(id).await?;
-        caller.require_anywhere(Permission::StaffRead, s.chain_id)?;
+        match caller.visible(Permission::StaffRead, s.chain_id) {
+            Visible::All => {}
+            Visible::Only(stations) => {
+                let works_there = staff_grant::Entity::find()
+                    .filter(staff_grant::Column::StaffId.eq(s.id))
+                    .filter(staff_grant::Column::StationId.is_in(stations))
+                    .one(self.db.reader())
+                    .await?
+                    .is_some();
+                if !works_there {
+                    return Err(AppError::Forbidden { permission: Permission::StaffRead });
+                }
+            }
+        }
         self.staff_view(caller, s).await
     }
 
@@ -302,6 +316,16 @@ impl App {
         m.updated_at_us = Set(now);
         let tx = self.db.begin().await?;
         let m = m.update(&tx).await?;
+        // A new password or a disabled account ends every session: the person who lost
+        // access must not keep it through a device still signed in.
+        if password_changed || cmd.disabled == Some(true) {
+            staff_session::Entity::update_many()
+                .col_expr(staff_session::Column::RevokedAtUs, sea_orm::sea_query::Expr::value(now))
+                .filter(staff_session::Column::StaffId.eq(m.id))
+                .filter(staff_session::Column::RevokedAtUs.is_null())
+                .exec(&tx)
+                .await?;
+        }
         let mut after = staff_snapshot(&m);
         after["password_changed"] = password_changed.into();
         let entry = AuditEntry::chain(m.chain_id, "staff.update", "staff").target(m.id).before(before).after(after);

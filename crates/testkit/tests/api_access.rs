@@ -27,6 +27,12 @@ struct World {
     tokens: BTreeMap<&'static str, String>,
     staff_ids: BTreeMap<&'static str, i64>,
     roles: BTreeMap<String, i64>,
+    /// A member of the chain signed in through the WeChat sandbox, with a vehicle; two
+    /// sessions, because the matrix signs one out before deleting the account with the other.
+    member_id: i64,
+    member_token: String,
+    member_token_2: String,
+    vehicle: i64,
 }
 
 async fn world() -> World {
@@ -97,18 +103,45 @@ async fn world() -> World {
         tokens.insert(role, app.login(&chain_code, &username, PASSWORD).await);
         staff_ids.insert(role, id);
     }
-    World { app, chain, chain_code, grade, station_a, station_b, tank, pump, nozzle, tokens, staff_ids, roles }
+    let member_token = app.member_login(&chain_code, "matrix").await;
+    let member_token_2 = app.member_login(&chain_code, "matrix").await;
+    let me = app.call_as(&member_token, Method::GET, "/api/v1/member/me", None).await;
+    let member_id = me.body["id"].as_i64().expect("member id");
+    let v =
+        app.call_as(&member_token, Method::POST, "/api/v1/member/vehicles", Some(&json!({"plate": "云A12345"}))).await;
+    assert_eq!(v.status, StatusCode::CREATED, "{}", v.text);
+    let vehicle = v.body["id"].as_i64().unwrap();
+    World {
+        app,
+        chain,
+        chain_code,
+        grade,
+        station_a,
+        station_b,
+        tank,
+        pump,
+        nozzle,
+        tokens,
+        staff_ids,
+        roles,
+        member_id,
+        member_token,
+        member_token_2,
+        vehicle,
+    }
 }
 
 const STAFF_ROLES: [&str; 5] = ["chain_admin", "station_manager", "cashier", "attendant", "finance"];
 
 /// Who may call an operation. `public`: anyone, signed in or not. `session`: any staff
-/// member with a session (not the admin token). Otherwise the listed staff roles, and
-/// always the platform's admin token.
+/// member with a session (not the admin token). `member`: a member's session only (staff
+/// tokens and the admin token get 401). Otherwise the listed staff roles, and always the
+/// platform's admin token; a member's token gets 401 on every staff route.
 #[derive(Clone, Copy)]
 enum Allowed {
     Public,
     Session,
+    Member,
     Roles(&'static [&'static str]),
 }
 
@@ -118,6 +151,8 @@ const MANAGERS: &[&str] = &["chain_admin", "station_manager"];
 const PLATFORM: &[&str] = &[];
 /// Chain-wide `audit.read`: the station manager's is scoped to their station.
 const AUDITORS: &[&str] = &["chain_admin", "finance"];
+/// `member.read` (station-scoped for the station's manager and cashier).
+const MEMBER_READERS: &[&str] = &["chain_admin", "station_manager", "cashier", "finance"];
 
 /// (method, path template, allowed, body). Bodies are well-formed but invalid where
 /// the call would otherwise change the fixture, so an allowed caller gets 4xx ≠ 403.
@@ -133,6 +168,20 @@ fn matrix(w: &World) -> Vec<(&'static str, &'static str, Allowed, Option<Value>)
         ("get", "/api/v1/audit", Roles(AUDITORS), None),
         ("get", "/api/v1/audit/export", Roles(AUDITORS), None),
         ("post", "/api/v1/auth/login", Public, Some(json!({"chain": "", "username": "", "password": ""}))),
+        ("post", "/api/v1/member/login/wechat", Public, Some(json!({"chain": "", "code": ""}))),
+        ("post", "/api/v1/member/sms/send", Public, Some(json!({"chain": "", "phone": ""}))),
+        ("post", "/api/v1/member/login/sms", Public, Some(json!({"chain": "", "phone": "", "code": ""}))),
+        ("post", "/api/v1/member/phone/wechat", Member, Some(json!({"code": ""}))),
+        ("get", "/api/v1/member/me", Member, None),
+        ("patch", "/api/v1/member/me", Member, Some(json!({"id_number": "1"}))),
+        ("get", "/api/v1/member/me/export", Member, None),
+        ("get", "/api/v1/member/consents", Member, None),
+        ("put", "/api/v1/member/consents", Member, Some(json!({}))),
+        ("get", "/api/v1/member/vehicles", Member, None),
+        ("post", "/api/v1/member/vehicles", Member, Some(json!({"plate": ""}))),
+        ("patch", "/api/v1/member/vehicles/{id}", Member, Some(json!({"plate": ""}))),
+        ("get", "/api/v1/members", Roles(MEMBER_READERS), None),
+        ("get", "/api/v1/members/{id}", Roles(MEMBER_READERS), None),
         ("get", "/api/v1/auth/sessions", Session, None),
         ("delete", "/api/v1/auth/sessions/{id}", Session, None),
         ("post", "/api/v1/chains", Roles(PLATFORM), Some(json!({"code": "", "name": ""}))),
@@ -209,12 +258,20 @@ fn matrix(w: &World) -> Vec<(&'static str, &'static str, Allowed, Option<Value>)
         ("post", "/api/v1/grades/{id}/retire", Roles(ADMIN), None),
         ("post", "/api/v1/stations/{id}/retire", Roles(ADMIN), None),
         ("post", "/api/v1/auth/logout", Session, None),
+        ("delete", "/api/v1/member/vehicles/{id}", Member, None),
+        ("post", "/api/v1/member/logout", Member, None),
+        // With the member's second session: deleting the account ends every session.
+        ("delete", "/api/v1/member/me", Member, None),
     ]
 }
 
 /// Fills a path template with the fixture ids it names.
 fn concrete(w: &World, path: &str) -> String {
-    let id = if path.starts_with("/api/v1/chains/") {
+    let id = if path.starts_with("/api/v1/members/") {
+        w.member_id
+    } else if path.starts_with("/api/v1/member/vehicles/") {
+        w.vehicle
+    } else if path.starts_with("/api/v1/chains/") {
         w.chain
     } else if path.starts_with("/api/v1/grades/") {
         w.grade
@@ -239,6 +296,7 @@ fn concrete(w: &World, path: &str) -> String {
         .replace("{id}", &id.to_string());
     match p.as_str() {
         "/api/v1/stations/nearby" => format!("{p}?lng=102.7&lat=25.0"),
+        "/api/v1/members" => format!("{p}?chain_id={}&phone=13800000000", w.chain),
         _ => p,
     }
 }
@@ -271,6 +329,15 @@ async fn every_route_is_in_the_role_matrix() {
             let ok = match allowed {
                 Allowed::Public | Allowed::Session => true,
                 Allowed::Roles(roles) => roles.contains(&role),
+                Allowed::Member => {
+                    assert_eq!(
+                        r.status,
+                        StatusCode::UNAUTHORIZED,
+                        "{role}: member routes need a member session: {method} {template}: {}",
+                        r.text
+                    );
+                    continue;
+                }
             };
             if ok {
                 assert!(
@@ -288,7 +355,7 @@ async fn every_route_is_in_the_role_matrix() {
         }
         let r = w.app.call(m.clone(), &path, body.as_ref()).await;
         match allowed {
-            Allowed::Session => {
+            Allowed::Session | Allowed::Member => {
                 assert_eq!(r.status, StatusCode::UNAUTHORIZED, "admin token is not a session: {method} {template}")
             }
             _ => assert!(
@@ -301,6 +368,28 @@ async fn every_route_is_in_the_role_matrix() {
             let r = w.app.call_anonymous(m.clone(), &path, body.as_ref()).await;
             assert_eq!(r.status, StatusCode::UNAUTHORIZED, "anonymous {method} {template}: {}", r.text);
         }
+        // The member last (deleting the account ends the member's sessions).
+        let member =
+            if (*method, *template) == ("delete", "/api/v1/member/me") { &w.member_token_2 } else { &w.member_token };
+        let r = w.app.call_as(member, m.clone(), &path, body.as_ref()).await;
+        match allowed {
+            Allowed::Public | Allowed::Member => assert!(
+                r.status != StatusCode::FORBIDDEN && r.status != StatusCode::UNAUTHORIZED,
+                "a member should be allowed {method} {template}: {} {}",
+                r.status,
+                r.text
+            ),
+            _ => assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "a member's token is no staff session: {method} {template}: {}",
+                r.text
+            ),
+        }
+    }
+    // The member's sessions are gone with the account.
+    for token in [&w.member_token, &w.member_token_2] {
+        assert_eq!(w.app.call_as(token, Method::GET, "/api/v1/member/me", None).await.status, StatusCode::UNAUTHORIZED);
     }
 }
 
@@ -432,6 +521,12 @@ async fn custom_roles_are_validated_and_usable() {
         .call_as(&token, Method::PATCH, &format!("/api/v1/stations/{}", w.station_b), Some(&json!({"name": "x"})))
         .await;
     assert_eq!((no.status, no.body["permission"].as_str()), (StatusCode::FORBIDDEN, Some("station.manage")));
+    // Staff read through a station grant reaches the staff of that station only.
+    let manager = &w.tokens["station_manager"];
+    let r = w.app.call_as(manager, Method::GET, &format!("/api/v1/staff/{}", w.staff_ids["cashier"]), None).await;
+    assert_eq!(r.status, StatusCode::OK, "the cashier works at A: {}", r.text);
+    let r = w.app.call_as(manager, Method::GET, &format!("/api/v1/staff/{}", w.staff_ids["finance"]), None).await;
+    assert_eq!((r.status, r.body["permission"].as_str()), (StatusCode::FORBIDDEN, Some("staff.read")), "{}", r.text);
     let builtin = w.app.patch(&format!("/api/v1/roles/{}", w.roles["cashier"]), json!({"name": "x"})).await;
     assert_eq!((builtin.status, builtin.code()), (StatusCode::CONFLICT, "role_builtin"));
 }

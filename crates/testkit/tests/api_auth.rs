@@ -104,6 +104,13 @@ on_each_backend! {
         app.patch(&format!("/api/v1/staff/{id}"), json!({"disabled": true})).await;
         assert_eq!(app.call_as(&token, Method::GET, "/api/v1/stations", None).await.status, StatusCode::UNAUTHORIZED);
         assert_eq!(login(&app, &chain, "temp", PASSWORD).await.code(), "invalid_credentials");
+        // Re-enabling does not bring the old session back: disabling ended it.
+        app.patch(&format!("/api/v1/staff/{id}"), json!({"disabled": false})).await;
+        assert_eq!(app.call_as(&token, Method::GET, "/api/v1/stations", None).await.status, StatusCode::UNAUTHORIZED);
+        // A password reset ends the sessions signed in with the old password.
+        let token = app.login(&chain, "temp", PASSWORD).await;
+        app.patch(&format!("/api/v1/staff/{id}"), json!({"password": "Brand-new-pass-7"})).await;
+        assert_eq!(app.call_as(&token, Method::GET, "/api/v1/stations", None).await.status, StatusCode::UNAUTHORIZED);
     }
 
     async fn staff_bad_input(app) {
