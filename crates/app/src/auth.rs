@@ -79,6 +79,11 @@ pub struct Authenticated {
     pub session_id: i64,
 }
 
+/// A fresh bearer token: 256 random bits, URL-safe base64. Given to the client once.
+pub fn new_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -175,7 +180,7 @@ impl App {
                 .await?;
             return Err(bad_credentials());
         }
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let token = new_token();
         let tx = self.db.begin().await?;
         staff::Entity::update_many()
             .col_expr(staff::Column::FailedLogins, Expr::value(0))

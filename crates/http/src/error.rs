@@ -279,6 +279,8 @@ fn entity_zh(entity: &str) -> &'static str {
         "staff" => "员工",
         "role" => "角色",
         "session" => "会话",
+        "member" => "会员",
+        "vehicle" => "车辆",
         _ => "该资源",
     }
 }

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use jiayou_domain::audit::AuditKey;
+use jiayou_integrations::sms::{SmsConfig, TencentSms};
+use jiayou_integrations::wechat::{WechatConfig, WechatHttp};
 use jiayou_store::crypto::KeyRing;
 use serde::Deserialize;
 
@@ -24,6 +26,30 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub crypto: Option<CryptoFile>,
     pub audit: Option<AuditFile>,
+    pub wechat: Option<WechatFile>,
+    pub sms: Option<SmsFile>,
+}
+
+/// The WeChat mini-program (member sign-in, phone binding).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WechatFile {
+    pub base_url: Option<String>,
+    pub appid: Option<String>,
+    pub secret: Option<String>,
+}
+
+/// Tencent Cloud SMS (sign-in codes for the H5 app).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsFile {
+    pub base_url: Option<String>,
+    pub secret_id: Option<String>,
+    pub secret_key: Option<String>,
+    pub sdk_app_id: Option<String>,
+    pub sign_name: Option<String>,
+    pub template_id: Option<String>,
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +83,10 @@ pub struct Config {
     pub crypto: Option<CryptoSettings>,
     /// BASE64 audit-chain key, validated.
     pub audit_key: Option<String>,
+    /// WeChat mini-program settings (all of appid and secret, or none).
+    pub wechat: Option<WechatConfig>,
+    /// SMS provider settings (all required keys, or none).
+    pub sms: Option<SmsConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,7 +216,10 @@ impl Config {
             AuditKey::from_base64(k).map_err(|e| invalid("audit.key (JIAYOU_AUDIT_KEY)", e.to_string()))?;
         }
 
-        Ok(Config { database_url, listen, redis_url, admin_token, log_level, log_json, crypto, audit_key })
+        let wechat = wechat_settings(&env, file.wechat.unwrap_or_default())?;
+        let sms = sms_settings(&env, file.sms.unwrap_or_default())?;
+
+        Ok(Config { database_url, listen, redis_url, admin_token, log_level, log_json, crypto, audit_key, wechat, sms })
     }
 
     /// The key ring, or an error telling the operator how to make one.
@@ -210,6 +243,67 @@ impl Config {
         })?;
         Ok(AuditKey::from_base64(k)?)
     }
+}
+
+fn wechat_settings(env: &dyn Fn(&str) -> Option<String>, f: WechatFile) -> Result<Option<WechatConfig>, ConfigError> {
+    let appid = env("JIAYOU_WECHAT_APPID").or(f.appid);
+    let secret = env("JIAYOU_WECHAT_SECRET").or(f.secret);
+    let base_url = env("JIAYOU_WECHAT_BASE_URL").or(f.base_url);
+    let (appid, secret) = match (appid, secret) {
+        (None, None) if base_url.is_none() => return Ok(None),
+        (Some(a), Some(s)) => (a, s),
+        (None, _) => {
+            return Err(invalid(
+                "wechat.appid (JIAYOU_WECHAT_APPID)",
+                "missing; the [wechat] section needs appid and secret",
+            ));
+        }
+        (_, None) => {
+            return Err(invalid(
+                "wechat.secret (JIAYOU_WECHAT_SECRET)",
+                "missing; the [wechat] section needs appid and secret",
+            ));
+        }
+    };
+    let mut c = WechatConfig::new(appid, secret);
+    if let Some(u) = base_url {
+        c = c.with_base_url(u);
+    }
+    // Build the client once now so a bad base URL stops start-up here, naming the key.
+    WechatHttp::new(c.clone()).map_err(|e| invalid("wechat.base_url (JIAYOU_WECHAT_BASE_URL)", e.to_string()))?;
+    Ok(Some(c))
+}
+
+fn sms_settings(env: &dyn Fn(&str) -> Option<String>, f: SmsFile) -> Result<Option<SmsConfig>, ConfigError> {
+    let get = |var: &str, v: Option<String>| env(var).or(v);
+    let base_url = get("JIAYOU_SMS_BASE_URL", f.base_url);
+    let region = get("JIAYOU_SMS_REGION", f.region);
+    let required = [
+        ("sms.secret_id (JIAYOU_SMS_SECRET_ID)", get("JIAYOU_SMS_SECRET_ID", f.secret_id)),
+        ("sms.secret_key (JIAYOU_SMS_SECRET_KEY)", get("JIAYOU_SMS_SECRET_KEY", f.secret_key)),
+        ("sms.sdk_app_id (JIAYOU_SMS_SDK_APP_ID)", get("JIAYOU_SMS_SDK_APP_ID", f.sdk_app_id)),
+        ("sms.sign_name (JIAYOU_SMS_SIGN_NAME)", get("JIAYOU_SMS_SIGN_NAME", f.sign_name)),
+        ("sms.template_id (JIAYOU_SMS_TEMPLATE_ID)", get("JIAYOU_SMS_TEMPLATE_ID", f.template_id)),
+    ];
+    if required.iter().all(|(_, v)| v.is_none()) && base_url.is_none() && region.is_none() {
+        return Ok(None);
+    }
+    if let Some((key, _)) = required.iter().find(|(_, v)| v.is_none()) {
+        return Err(invalid(
+            key,
+            "missing; the [sms] section needs secret_id, secret_key, sdk_app_id, sign_name and template_id",
+        ));
+    }
+    let [id, key, app, sign, template] = required.map(|(_, v)| v.unwrap_or_default());
+    let mut c = SmsConfig::new(id, key, app, sign, template);
+    if let Some(u) = base_url {
+        c = c.with_base_url(u);
+    }
+    if let Some(r) = region {
+        c.region = r;
+    }
+    TencentSms::new(c.clone()).map_err(|e| invalid("sms.base_url (JIAYOU_SMS_BASE_URL)", e.to_string()))?;
+    Ok(Some(c))
 }
 
 #[cfg(test)]
@@ -265,6 +359,27 @@ mod tests {
         assert_eq!(c.listen.port(), 2);
         let c = load(None, &[("JIAYOU_DATABASE_URL", "mariadb://root@127.0.0.1/test")]).unwrap();
         assert_eq!(c.database_url, "mysql://root@127.0.0.1/test");
+    }
+
+    #[test]
+    fn adapters_are_all_or_nothing_and_validated() {
+        let c = load(Some("[wechat]\nappid = \"wx1\"\nsecret = \"s\"\n"), &[]).unwrap();
+        assert_eq!(c.wechat.as_ref().map(|w| w.appid.as_str()), Some("wx1"));
+        let e = load(Some("[wechat]\nappid = \"wx1\"\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("wechat.secret"), "{e}");
+        let e = load(
+            None,
+            &[("JIAYOU_WECHAT_APPID", "a"), ("JIAYOU_WECHAT_SECRET", "b"), ("JIAYOU_WECHAT_BASE_URL", "ftp://x")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("wechat.base_url"), "{e}");
+        let e = load(None, &[("JIAYOU_SMS_SECRET_ID", "a")]).unwrap_err().to_string();
+        assert!(e.contains("sms.secret_key"), "{e}");
+        let sms = "[sms]\nsecret_id = \"a\"\nsecret_key = \"b\"\nsdk_app_id = \"1400\"\nsign_name = \"加油站\"\ntemplate_id = \"1\"\nregion = \"ap-beijing\"\n";
+        assert_eq!(load(Some(sms), &[]).unwrap().sms.map(|s| s.region), Some("ap-beijing".into()));
+        let e = load(Some("[sms]\nsecret = \"x\"\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("secret"), "unknown keys are named: {e}");
     }
 
     #[test]

@@ -11,8 +11,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use jiayou_app::App;
+use std::sync::Arc;
+
 use jiayou_domain::audit::AuditKey;
 use jiayou_domain::geo::{self, CoordSystem, LngLat};
+use jiayou_integrations::sms::{SmsConfig, SmsSandboxConfig, TencentSms, spawn_sms_sandbox};
+use jiayou_integrations::wechat::{WechatConfig, WechatHttp, WechatSandboxConfig, spawn_wechat_sandbox};
 use jiayou_store::Db;
 use jiayou_store::crypto::KeyRing;
 
@@ -167,7 +171,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if config.database_url.starts_with("sqlite:") {
         db.migrate().await.context("applying migrations")?;
     }
-    run_server(&config, App::new(db, keys).with_audit_key(audit_key)).await
+    let app = with_adapters(App::new(db, keys).with_audit_key(audit_key), &config)?;
+    run_server(&config, app).await
+}
+
+/// Plugs the configured WeChat and SMS adapters into the app; without them, member
+/// sign-in through that channel answers 503 `*_not_configured`.
+fn with_adapters(mut app: App, config: &Config) -> anyhow::Result<App> {
+    if let Some(c) = &config.wechat {
+        app = app.with_wechat(Arc::new(WechatHttp::new(c.clone())?));
+    }
+    if let Some(c) = &config.sms {
+        app = app.with_sms(Arc::new(TencentSms::new(c.clone())?));
+    }
+    Ok(app)
 }
 
 async fn run_server(config: &Config, app: App) -> anyhow::Result<()> {
@@ -204,7 +221,26 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
     config.admin_token = Some(token.clone());
     let db = Db::connect(&config.database_url).await.context("opening the demo database")?;
     db.migrate().await.context("applying migrations")?;
-    let app = App::new(db, keys).with_audit_key(audit_key);
+    // The demo runs fully offline: unless real adapters are configured, local peers
+    // speaking the WeChat and Tencent SMS protocols stand in. Their handles must live as
+    // long as the server (dropping the last one stops a peer).
+    let mut sandboxes = (None, None);
+    if config.wechat.is_none() {
+        let sc = WechatSandboxConfig::default();
+        let (_, handle) = spawn_wechat_sandbox("127.0.0.1:0".parse()?, sc.clone()).await?;
+        config.wechat = Some(WechatConfig::new(sc.appid, sc.secret).with_base_url(handle.base_url()));
+        sandboxes.0 = Some(handle);
+    }
+    if config.sms.is_none() {
+        let sc = SmsSandboxConfig::default();
+        let (_, handle) = spawn_sms_sandbox("127.0.0.1:0".parse()?, sc.clone()).await?;
+        config.sms = Some(
+            SmsConfig::new(sc.secret_id, sc.secret_key, sc.sdk_app_id, "加油站", "1110")
+                .with_base_url(handle.base_url()),
+        );
+        sandboxes.1 = Some(handle);
+    }
+    let app = with_adapters(App::new(db, keys).with_audit_key(audit_key), &config)?;
     let summary = jiayou_app::demo::seed(&app).await.context("seeding demo data")?;
     let base = format!("http://{}", config.listen);
     println!();
@@ -229,8 +265,18 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
         println!("                 {username:<12} {name}");
     }
     println!("  Database       {}", config.database_url);
+    if sandboxes.0.is_some() {
+        println!(
+            "  Member sign-in WeChat sandbox: any code test-<name> (e.g. test-alice) signs in; phone codes phone-<digits>"
+        );
+    }
+    if sandboxes.1.is_some() {
+        println!("                 SMS sandbox: the code is written to this log (\"SMS sandbox: sign-in code …\")");
+    }
     println!();
-    run_server(&config, app).await
+    let served = run_server(&config, app).await;
+    drop(sandboxes);
+    served
 }
 
 /// Reads the demo's key ring from `data_dir/keys.toml`, creating it on first run.

@@ -72,20 +72,36 @@ fn generated_keys_are_a_loadable_config() {
     // The config with those keys is accepted (migrate loads and validates it).
     let o = jiayou(&["migrate"], &[], dir.path());
     assert!(o.status.success(), "{}", text(&o));
+    let o = jiayou(&["audit", "verify"], &[], dir.path());
+    assert!(o.status.success(), "an empty trail verifies: {}", text(&o));
+    // Without an audit key it refuses, and says how to make one.
+    std::fs::write(dir.path().join("jiayou.toml"), section.split("[audit]").next().unwrap()).unwrap();
+    let o = jiayou(&["audit", "verify"], &[], dir.path());
+    assert!(!o.status.success() && text(&o).contains("jiayou keys generate"), "{}", text(&o));
     // Two runs never print the same keys.
     let again = jiayou(&["keys", "generate"], &[], dir.path());
     assert_ne!(String::from_utf8(again.stdout).unwrap(), section);
 }
 
-/// A plain HTTP/1.1 GET over std, enough for a smoke test without a client library.
-fn http_get(port: u16, path: &str) -> Option<String> {
+/// A plain HTTP/1.1 request over std, enough for a smoke test without a client library.
+fn http(port: u16, method: &str, path: &str, json: Option<&str>) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok()?;
+    let body = json.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    http(port, "GET", path, None)
 }
 
 #[test]
@@ -115,11 +131,24 @@ fn demo_seeds_and_serves_then_reuses_its_database() {
         let nearby =
             http_get(port, "/api/v1/stations/nearby?lng=102.7186&lat=25.0463&coord=gcj02&radius_m=10000").unwrap();
         assert!(nearby.starts_with("HTTP/1.1 200") && nearby.contains("KM-BJL"), "{nearby}");
+        // Staff sign in with the printed demo logins; drivers through the WeChat peer.
+        let staff = http(
+            port,
+            "POST",
+            "/api/v1/auth/login",
+            Some(r#"{"chain":"YNDEMO","username":"zhanzhang","password":"jiayou-demo-2026"}"#),
+        )
+        .unwrap();
+        assert!(staff.starts_with("HTTP/1.1 200"), "{staff}");
+        let code = format!(r#"{{"chain":"YNDEMO","code":"test-alice.{round}"}}"#);
+        let member = http(port, "POST", "/api/v1/member/login/wechat", Some(&code)).unwrap();
+        assert!(member.starts_with("HTTP/1.1 200") && member.contains("token"), "{member}");
         child.kill().unwrap();
         let out = child.wait_with_output().unwrap();
         let printed = String::from_utf8_lossy(&out.stdout);
         assert!(printed.contains(&format!("http://{listen}/api/v1/")), "{printed}");
         assert!(printed.contains("Admin token"), "{printed}");
+        assert!(printed.contains("zhanzhang") && printed.contains("test-<name>"), "{printed}");
         let expected = if round == 0 { "freshly created" } else { "reused" };
         assert!(printed.contains(expected), "round {round}: {printed}");
     }

@@ -138,6 +138,23 @@ on_each_backend! {
         // Another user is another member.
         let (_, bob) = member(&app, &chain, "bob").await;
         assert_ne!(bob, id);
+        // A first sign-in racing itself (three codes at once) creates one member.
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let (app, chain) = (app.clone(), chain.clone());
+                let code = app.wechat.issue_code("racer", false);
+                tokio::spawn(async move { wx_login(&app, &chain, &code).await })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for t in tasks {
+            let r = t.await.unwrap();
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            ids.push(r.body["member_id"].as_i64().unwrap());
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "{ids:?}");
+        assert_eq!(members_in(&app, chain_id).await, 3);
         // The same openid in another chain is another member there.
         let (other_id, other) = app.new_chain_with_code().await;
         let (_, alice_there) = member(&app, &other, "alice").await;
@@ -334,7 +351,23 @@ on_each_backend! {
     async fn sms_rate_limits_per_phone_and_per_address(app) {
         let (chain_id, chain) = app.new_chain_with_code().await;
         let phone = "13600136000";
-        assert_eq!(send_code(&app, &chain, phone).await.status, StatusCode::ACCEPTED);
+        // Concurrent requests for one number: the limit holds (one is sent).
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (app, chain) = (app.clone(), chain.clone());
+                tokio::spawn(async move { send_code(&app, &chain, phone).await })
+            })
+            .collect();
+        let mut sent = 0;
+        for t in tasks {
+            let r = t.await.unwrap();
+            match r.status {
+                StatusCode::ACCEPTED => sent += 1,
+                _ => assert_eq!(r.code(), "sms_too_frequent", "{}", r.text),
+            }
+        }
+        assert_eq!(sent, 1);
+        assert_eq!(app.sms.messages().iter().filter(|m| m.phone == format!("+86{phone}")).count(), 1);
         let r = send_code(&app, &chain, phone).await;
         assert_eq!((r.status, r.code(), r.field()), (StatusCode::TOO_MANY_REQUESTS, "sms_too_frequent", "phone"), "{}", r.text);
         let retry: u64 = r.header("retry-after").parse().unwrap();
@@ -350,7 +383,7 @@ on_each_backend! {
         let retry: u64 = r.header("retry-after").parse().unwrap();
         assert!(retry > 60 && retry <= 3600, "Retry-After {retry}");
         // An hour later the number may ask again.
-        age_codes(&app, chain_id, 3600_000_000).await;
+        age_codes(&app, chain_id, 3_600_000_000).await;
         assert_eq!(send_code(&app, &chain, phone).await.status, StatusCode::ACCEPTED);
 
         // Per address: twenty an hour (per chain), whatever the numbers.
@@ -576,6 +609,14 @@ on_each_backend! {
             .unwrap();
         assert_eq!(live, 0);
         assert_eq!(sms_code::Entity::find().filter(sms_code::Column::ChainId.eq(chain_id)).count(app.app.db.reader()).await.unwrap(), 0);
+        let erased = audit_log::Entity::find()
+            .filter(audit_log::Column::ChainId.eq(chain_id))
+            .filter(audit_log::Column::Action.eq("member.erase"))
+            .all(app.app.db.reader())
+            .await
+            .unwrap();
+        assert_eq!(erased.len(), 1, "{erased:?}");
+        assert_eq!((erased[0].actor_kind.as_str(), erased[0].target_id.clone()), ("member", Some(id.to_string())));
         // Staff see an erased member.
         let r = app.get(&format!("/api/v1/members/{id}")).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);

@@ -9,7 +9,6 @@
 //! limited per phone (1 a minute, 5 an hour) and per address (20 an hour per chain) by
 //! counting recent rows under a lock row per scope, which holds across several servers.
 
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use jiayou_domain::{FieldError, FieldErrorKind, field};
 use jiayou_store::StoreError;
@@ -105,10 +104,6 @@ pub struct MemberLogin {
     pub new_member: bool,
     /// Whether a phone number is bound (WeChat members bind one with `phone/wechat`).
     pub phone_bound: bool,
-}
-
-fn new_token() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
 fn secs_until(at_us: i64, now: i64) -> u64 {
@@ -583,7 +578,7 @@ async fn open_session<C: ConnectionTrait>(
     client: &ClientInfo,
     created: bool,
 ) -> AppResult<MemberLogin> {
-    let token = new_token();
+    let token = crate::auth::new_token();
     let now = now_us();
     let s = member_session::ActiveModel {
         member_id: Set(m.id),

@@ -15,6 +15,7 @@ use super::consent::{ConsentRecord, ConsentState, consent_history, consent_state
 use super::validate::{id_number, person_name};
 use super::vehicles::VehicleView;
 use super::{ID_NUMBER, MemberAuth, NAME, PHONE};
+use crate::audit::{Actor, AuditEntry};
 use crate::chains::instant;
 use crate::error::Problems;
 use crate::{App, AppResult};
@@ -237,6 +238,13 @@ impl App {
                 .await?;
             sms_throttle::Entity::delete_by_id(format!("phone:{}:{bidx}", m.chain_id)).exec(&tx).await?;
         }
+        // Evidence that the request was honoured; ids only.
+        self.audit(
+            &tx,
+            &Actor::member(m.id, me.ip.clone()),
+            AuditEntry::chain(m.chain_id, "member.erase", "member").target(m.id),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(member_id = m.id, "member deleted their account; personal data erased");
         Ok(())

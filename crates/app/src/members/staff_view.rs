@@ -6,7 +6,7 @@
 //! transaction as the read.
 
 use chrono::{DateTime, Utc};
-use jiayou_domain::access::{Access, Permission, Target, mask_id_number, mask_name, mask_phone, mask_plate};
+use jiayou_domain::access::{Permission, Target, mask_id_number, mask_name, mask_phone, mask_plate};
 use jiayou_domain::{FieldError, FieldErrorKind};
 use jiayou_store::entity::{member, vehicle};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::consent::{ConsentState, consent_state};
 use super::validate::{display_plate, mobile};
 use super::{ID_NUMBER, NAME, PHONE};
-use crate::audit::{Actor, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::chains::instant;
 use crate::{App, AppError, AppResult, Caller};
 
@@ -59,15 +59,6 @@ pub struct MemberAdminView {
     pub created_at: DateTime<Utc>,
     /// Set when the member deleted their account (personal data erased).
     pub erased_at: Option<DateTime<Utc>>,
-}
-
-/// Who is acting, for the audit trail.
-fn actor(caller: &Caller) -> Actor {
-    match &caller.access {
-        Access::Staff { staff_id, .. } => Actor::staff(*staff_id, caller.label.clone(), caller.ip.clone()),
-        Access::Platform if caller.label == "admin-token" => Actor::admin_token(caller.ip.clone()),
-        Access::Platform => Actor::system(caller.label.clone()),
-    }
 }
 
 impl App {
@@ -137,7 +128,7 @@ impl App {
         // audit: member.pii.view
         self.audit(
             tx,
-            &actor(caller),
+            &caller.actor(),
             AuditEntry::chain(m.chain_id, "member.pii.view", "member")
                 .target(m.id)
                 .after(serde_json::json!({ "fields": shown, "masked": !full })),

@@ -70,6 +70,14 @@ pub(crate) struct Details {
     pub fuel_grade: Option<String>,
 }
 
+/// Detail fields of a command: absent keeps, empty clears.
+struct DetailsPatch<'a> {
+    brand: Option<&'a str>,
+    model: Option<&'a str>,
+    colour: Option<&'a str>,
+    fuel_grade: Option<&'a str>,
+}
+
 fn plate_taken() -> AppError {
     AppError::conflict("plate_taken", Some("plate"), "该车牌已被本连锁的会员绑定")
 }
@@ -113,11 +121,9 @@ impl App {
         chain_id: i64,
         p: &mut Problems,
         mut d: Details,
-        brand: Option<&str>,
-        model: Option<&str>,
-        colour: Option<&str>,
-        fuel_grade: Option<&str>,
+        patch: DetailsPatch<'_>,
     ) -> AppResult<Details> {
+        let DetailsPatch { brand, model, colour, fuel_grade } = patch;
         if let Some(v) = brand {
             d.brand = p.check(field::optional_text("brand", Some(v), 32)).flatten();
         }
@@ -169,10 +175,12 @@ impl App {
                 me.chain_id,
                 &mut p,
                 Details::default(),
-                cmd.brand.as_deref(),
-                cmd.model.as_deref(),
-                cmd.colour.as_deref(),
-                cmd.fuel_grade.as_deref(),
+                DetailsPatch {
+                    brand: cmd.brand.as_deref(),
+                    model: cmd.model.as_deref(),
+                    colour: cmd.colour.as_deref(),
+                    fuel_grade: cmd.fuel_grade.as_deref(),
+                },
             )
             .await?;
         p.finish()?;
@@ -243,10 +251,12 @@ impl App {
                 me.chain_id,
                 &mut p,
                 before.clone(),
-                cmd.brand.as_deref(),
-                cmd.model.as_deref(),
-                cmd.colour.as_deref(),
-                cmd.fuel_grade.as_deref(),
+                DetailsPatch {
+                    brand: cmd.brand.as_deref(),
+                    model: cmd.model.as_deref(),
+                    colour: cmd.colour.as_deref(),
+                    fuel_grade: cmd.fuel_grade.as_deref(),
+                },
             )
             .await?;
         p.finish()?;

@@ -1,11 +1,10 @@
 //! Members: the customer API under `/api/v1/member/…` (sign-in, personal data, vehicles,
 //! consent) and the staff's member lookup under `/api/v1/members`.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiayou_app::AppError;
 use jiayou_app::auth::ClientInfo;
@@ -16,7 +15,7 @@ use jiayou_app::members::{
 };
 
 use crate::AppState;
-use crate::auth::Auth;
+use crate::auth::{Auth, client_ip};
 use crate::error::{ApiError, ApiResult, FieldProblem, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::member_auth::MemberSession;
@@ -158,9 +157,17 @@ impl IntoResponse for MemberApiError {
     }
 }
 
-fn client(peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
-    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    ClientInfo { ip: Some(peer.ip().to_string()), user_agent }
+/// Where a sign-in comes from: the address as [`crate::auth::client_ip`] sees it (so a
+/// trusted-proxy rule added there applies here too) and the user agent.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(Client(ClientInfo { ip: client_ip(parts), user_agent }))
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -176,11 +183,10 @@ fn client(peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
         (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn login_wechat(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Client(client): Client,
     ApiJson(req): ApiJson<WechatLoginRequest>,
 ) -> MemberResult<Json<MemberLogin>> {
-    Ok(Json(s.app.member_login_wechat(req, client(peer, &headers)).await?))
+    Ok(Json(s.app.member_login_wechat(req, client).await?))
 }
 
 /// Send a six-digit sign-in code by SMS (H5). Limits: one a minute and five an hour per
@@ -190,11 +196,10 @@ pub async fn login_wechat(
         (status = 503, body = Problem)))]
 pub async fn sms_send(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Client(client): Client,
     ApiJson(req): ApiJson<SmsSendRequest>,
 ) -> MemberResult<(StatusCode, Json<SmsSent>)> {
-    Ok((StatusCode::ACCEPTED, Json(s.app.member_sms_send(req, client(peer, &headers)).await?)))
+    Ok((StatusCode::ACCEPTED, Json(s.app.member_sms_send(req, client).await?)))
 }
 
 /// Sign in with a phone number and the SMS code (H5). Codes live 5 minutes, are single
@@ -204,11 +209,10 @@ pub async fn sms_send(
     responses((status = 200, body = MemberLogin), (status = 400, body = Problem), (status = 422, body = Problem)))]
 pub async fn login_sms(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Client(client): Client,
     ApiJson(req): ApiJson<SmsLoginRequest>,
 ) -> MemberResult<Json<MemberLogin>> {
-    Ok(Json(s.app.member_login_sms(req, client(peer, &headers)).await?))
+    Ok(Json(s.app.member_login_sms(req, client).await?))
 }
 
 // ---------------------------------------------------------------------------------------
