@@ -24,6 +24,21 @@ pub enum AppError {
     /// Too many failed sign-ins; retry after the instant (µs since epoch).
     #[error("account locked")]
     Locked { until_us: i64 },
+    /// WeChat refused or failed; the error carries a stable code and a zh-CN message.
+    #[error("WeChat: {0}")]
+    Wechat(jiayou_integrations::wechat::WxLoginError),
+    /// The SMS provider refused or failed.
+    #[error("SMS: {0}")]
+    Sms(jiayou_integrations::sms::SmsError),
+    /// Too many requests for a phone number or an address; retry after `retry_after_s`.
+    #[error("rate limited: {code}")]
+    RateLimited { code: &'static str, retry_after_s: u64, message_zh: String },
+    /// A one-time code that cannot be used: wrong, expired, used, or out of attempts.
+    #[error("code refused: {code}")]
+    CodeRefused { code: &'static str, message_zh: String },
+    /// An outside service (`wechat`, `sms`) this call needs is not configured here.
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -31,6 +46,10 @@ pub enum AppError {
 impl AppError {
     pub fn field(e: FieldError) -> AppError {
         AppError::Invalid(vec![e])
+    }
+
+    pub fn code_refused(code: &'static str, message_zh: impl Into<String>) -> AppError {
+        AppError::CodeRefused { code, message_zh: message_zh.into() }
     }
 
     pub fn conflict(code: &'static str, field: Option<&'static str>, message_zh: impl Into<String>) -> AppError {

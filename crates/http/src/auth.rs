@@ -7,7 +7,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use jiayou_app::Caller;
-use jiayou_app::auth::Authenticated;
+use jiayou_app::auth::{Authenticated, ClientInfo};
 use jiayou_domain::access::Access;
 
 use crate::AppState;
@@ -19,6 +19,19 @@ pub struct Auth(pub Caller);
 /// A staff member signed in with a session (not the admin token): for the session
 /// endpoints, which only make sense for a person.
 pub struct StaffSession(pub Authenticated);
+
+/// Where a sign-in comes from: the address as [`crate::auth::client_ip`] sees it (so a
+/// trusted-proxy rule added there applies here too) and the user agent.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(Client(ClientInfo { ip: client_ip(parts), user_agent }))
+    }
+}
 
 fn bearer(parts: &Parts) -> Option<&str> {
     parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)

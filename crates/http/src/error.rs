@@ -6,6 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiayou_app::AppError;
 use jiayou_domain::FieldError;
+use jiayou_integrations::sms::SmsError;
+use jiayou_integrations::wechat::WxLoginError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -176,6 +178,27 @@ impl ApiError {
                 ),
                 vec![],
             ),
+            ApiError::App(
+                e @ (AppError::Wechat(_)
+                | AppError::Sms(_)
+                | AppError::RateLimited { .. }
+                | AppError::CodeRefused { .. }
+                | AppError::NotConfigured(_)),
+            ) => {
+                let a = outside_answer(e).expect("outside_answer covers these variants");
+                let errors = a
+                    .field
+                    .map(|f| {
+                        vec![FieldProblem {
+                            field: f.into(),
+                            code: a.code.into(),
+                            message: a.detail.clone(),
+                            message_en: a.title_en.into(),
+                        }]
+                    })
+                    .unwrap_or_default();
+                (a.status, a.code.into(), a.title, a.title_en, a.detail, errors)
+            }
             ApiError::MalformedJson(msg) => (
                 StatusCode::BAD_REQUEST,
                 "malformed_json".into(),
@@ -267,6 +290,96 @@ impl ApiError {
     }
 }
 
+struct Answer {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    title_en: &'static str,
+    detail: String,
+    field: Option<&'static str>,
+    retry_after: Option<u64>,
+}
+
+fn wechat_answer(e: &WxLoginError) -> Answer {
+    use WxLoginError::*;
+    let (status, field, retry_after) = match e {
+        CodeInvalid | CodeUsed | WatermarkMismatch => (StatusCode::BAD_REQUEST, Some("code"), None),
+        RateLimited => (StatusCode::TOO_MANY_REQUESTS, None, Some(60)),
+        UserBlocked => (StatusCode::FORBIDDEN, None, None),
+        Busy | Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, None, Some(5)),
+        Other { .. } | BadResponse(_) => (StatusCode::BAD_GATEWAY, None, None),
+    };
+    Answer {
+        status,
+        code: e.code(),
+        title: "微信登录失败",
+        title_en: "WeChat sign-in failed",
+        detail: e.user_message().to_owned(),
+        field,
+        retry_after,
+    }
+}
+
+fn sms_answer(e: &SmsError) -> Answer {
+    use SmsError::*;
+    let (status, field, retry_after) = match e {
+        InvalidPhone => (StatusCode::UNPROCESSABLE_ENTITY, Some("phone"), None),
+        RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, Some("phone"), Some(60)),
+        Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, Some("phone"), None),
+        Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, None, Some(5)),
+        AuthFailed(_) | Provider(_) | BadResponse(_) => (StatusCode::BAD_GATEWAY, None, None),
+    };
+    Answer {
+        status,
+        code: e.code(),
+        title: "短信发送失败",
+        title_en: "SMS not sent",
+        detail: e.user_message().to_owned(),
+        field,
+        retry_after,
+    }
+}
+
+/// The answer to a failure of an outside service or a refused one-time code.
+fn outside_answer(e: &AppError) -> Option<Answer> {
+    Some(match e {
+        AppError::Wechat(e) => wechat_answer(e),
+        AppError::Sms(e) => sms_answer(e),
+        AppError::RateLimited { code, retry_after_s, message_zh } => Answer {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code,
+            title: "请求过于频繁",
+            title_en: "Too many requests",
+            detail: message_zh.clone(),
+            field: Some("phone"),
+            retry_after: Some(*retry_after_s),
+        },
+        AppError::CodeRefused { code, message_zh } => Answer {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            title: "验证码无效",
+            title_en: "Verification code refused",
+            detail: message_zh.clone(),
+            field: Some("code"),
+            retry_after: None,
+        },
+        AppError::NotConfigured(what) => Answer {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: if *what == "wechat" { "wechat_not_configured" } else { "sms_not_configured" },
+            title: "服务暂不可用",
+            title_en: "Service unavailable",
+            detail: if *what == "wechat" {
+                "本服务未配置微信登录，请联系管理员".into()
+            } else {
+                "本服务未配置短信验证码登录，请联系管理员".into()
+            },
+            field: None,
+            retry_after: None,
+        },
+        _ => return None,
+    })
+}
+
 fn entity_zh(entity: &str) -> &'static str {
     match entity {
         "chain" => "连锁",
@@ -292,6 +405,11 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&p).unwrap_or_default();
         let mut res = (status, body).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let ApiError::App(e) = &self
+            && let Some(seconds) = outside_answer(e).and_then(|a| a.retry_after)
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if matches!(self, ApiError::Unauthorized | ApiError::App(AppError::Unauthenticated { .. })) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

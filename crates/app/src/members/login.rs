@@ -331,7 +331,7 @@ impl App {
         let chain_id = self.member_chain(&chain).await?;
         let bidx = self.keys.blind_index(PHONE, &phone);
         let wrong = |left: Option<i32>| {
-            MemberError::code(
+            AppError::code_refused(
                 "sms_code_wrong",
                 match left {
                     Some(left) if left > 0 => format!("验证码错误，还可尝试 {left} 次"),
@@ -340,10 +340,10 @@ impl App {
                 },
             )
         };
-        let used = || MemberError::code("sms_code_used", "验证码已使用，请重新获取验证码");
-        let expired = || MemberError::code("sms_code_expired", "验证码已过期（有效期 5 分钟），请重新获取");
+        let used = || AppError::code_refused("sms_code_used", "验证码已使用，请重新获取验证码");
+        let expired = || AppError::code_refused("sms_code_expired", "验证码已过期（有效期 5 分钟），请重新获取");
         let exhausted =
-            || MemberError::code("sms_code_attempts_exceeded", "验证码错误次数过多，已失效，请重新获取验证码");
+            || AppError::code_refused("sms_code_attempts_exceeded", "验证码错误次数过多，已失效，请重新获取验证码");
 
         // Only the latest code of the phone counts.
         let Some(row) = sms_code::Entity::find()

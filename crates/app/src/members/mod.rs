@@ -19,8 +19,6 @@ mod vehicles;
 
 pub use consent::{ConsentChange, ConsentKind, ConsentRecord, ConsentState, ConsentStatus, PRIVACY_POLICY_VERSION};
 pub use error::{MemberError, MemberResult};
-pub use jiayou_integrations::sms::SmsError;
-pub use jiayou_integrations::wechat::WxLoginError;
 pub use login::{
     MemberLogin, SMS_CODE_TTL_US, SMS_MAX_ATTEMPTS, SMS_PER_HOUR, SMS_PER_IP_HOUR, SmsLoginRequest, SmsSendRequest,
     SmsSent, WechatLoginRequest, WechatPhoneRequest,

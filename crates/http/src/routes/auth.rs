@@ -1,14 +1,12 @@
 //! Staff sign-in and sessions.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use jiayou_app::auth::{ClientInfo, LoginRequest, LoginResponse, SessionView};
+use axum::extract::State;
+use axum::http::StatusCode;
+use jiayou_app::auth::{LoginRequest, LoginResponse, SessionView};
 
 use crate::AppState;
-use crate::auth::StaffSession;
+use crate::auth::{Client, StaffSession};
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
 
@@ -19,12 +17,10 @@ use crate::extract::{ApiJson, ApiPath};
         (status = 423, description = "locked"), (status = 422)))]
 pub async fn login(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Client(client): Client,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    Ok(Json(s.app.login(req, ClientInfo { ip: Some(peer.ip().to_string()), user_agent }).await?))
+    Ok(Json(s.app.login(req, client).await?))
 }
 
 /// The caller's live sessions (devices signed in).

@@ -2,173 +2,20 @@
 //! consent) and the staff's member lookup under `/api/v1/members`.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jiayou_app::AppError;
-use jiayou_app::auth::ClientInfo;
 use jiayou_app::members::{
-    ConsentChange, ConsentState, MemberAdminView, MemberError, MemberExport, MemberFilter, MemberLogin, MemberProfile,
-    NewVehicle, ProfileChange, SmsError, SmsLoginRequest, SmsSendRequest, SmsSent, VehicleChange, VehicleView,
-    WechatLoginRequest, WechatPhoneRequest, WxLoginError,
+    ConsentChange, ConsentState, MemberAdminView, MemberExport, MemberFilter, MemberLogin, MemberProfile, NewVehicle,
+    ProfileChange, SmsLoginRequest, SmsSendRequest, SmsSent, VehicleChange, VehicleView, WechatLoginRequest,
+    WechatPhoneRequest,
 };
 
 use crate::AppState;
-use crate::auth::{Auth, client_ip};
-use crate::error::{ApiError, ApiResult, FieldProblem, Problem};
+use crate::auth::{Auth, Client};
+use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::member_auth::MemberSession;
-
-/// [`MemberError`] as problem+json: provider failures keep their stable codes and zh-CN
-/// messages, rate limits carry `Retry-After`.
-pub struct MemberApiError(pub MemberError);
-
-impl From<MemberError> for MemberApiError {
-    fn from(e: MemberError) -> Self {
-        MemberApiError(e)
-    }
-}
-
-impl From<AppError> for MemberApiError {
-    fn from(e: AppError) -> Self {
-        MemberApiError(MemberError::App(e))
-    }
-}
-
-type MemberResult<T> = Result<T, MemberApiError>;
-
-struct Answer {
-    status: StatusCode,
-    code: &'static str,
-    title: &'static str,
-    title_en: &'static str,
-    detail: String,
-    field: Option<&'static str>,
-    retry_after: Option<u64>,
-}
-
-fn wechat_answer(e: &WxLoginError) -> Answer {
-    use WxLoginError::*;
-    let (status, field, retry_after) = match e {
-        CodeInvalid | CodeUsed | WatermarkMismatch => (StatusCode::BAD_REQUEST, Some("code"), None),
-        RateLimited => (StatusCode::TOO_MANY_REQUESTS, None, Some(60)),
-        UserBlocked => (StatusCode::FORBIDDEN, None, None),
-        Busy | Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, None, Some(5)),
-        Other { .. } | BadResponse(_) => (StatusCode::BAD_GATEWAY, None, None),
-    };
-    Answer {
-        status,
-        code: e.code(),
-        title: "微信登录失败",
-        title_en: "WeChat sign-in failed",
-        detail: e.user_message().to_owned(),
-        field,
-        retry_after,
-    }
-}
-
-fn sms_answer(e: &SmsError) -> Answer {
-    use SmsError::*;
-    let (status, field, retry_after) = match e {
-        InvalidPhone => (StatusCode::UNPROCESSABLE_ENTITY, Some("phone"), None),
-        RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, Some("phone"), Some(60)),
-        Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, Some("phone"), None),
-        Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, None, Some(5)),
-        AuthFailed(_) | Provider(_) | BadResponse(_) => (StatusCode::BAD_GATEWAY, None, None),
-    };
-    Answer {
-        status,
-        code: e.code(),
-        title: "短信发送失败",
-        title_en: "SMS not sent",
-        detail: e.user_message().to_owned(),
-        field,
-        retry_after,
-    }
-}
-
-impl IntoResponse for MemberApiError {
-    fn into_response(self) -> Response {
-        let a = match self.0 {
-            MemberError::App(e) => return ApiError::App(e).into_response(),
-            MemberError::Wechat(e) => wechat_answer(&e),
-            MemberError::Sms(e) => sms_answer(&e),
-            MemberError::RateLimited { code, retry_after_s, message_zh } => Answer {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                code,
-                title: "请求过于频繁",
-                title_en: "Too many requests",
-                detail: message_zh,
-                field: Some("phone"),
-                retry_after: Some(retry_after_s),
-            },
-            MemberError::SmsCode { code, message_zh } => Answer {
-                status: StatusCode::BAD_REQUEST,
-                code,
-                title: "验证码无效",
-                title_en: "Verification code refused",
-                detail: message_zh,
-                field: Some("code"),
-                retry_after: None,
-            },
-            MemberError::NotConfigured(what) => Answer {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                code: if what == "wechat" { "wechat_not_configured" } else { "sms_not_configured" },
-                title: "服务暂不可用",
-                title_en: "Service unavailable",
-                detail: if what == "wechat" {
-                    "本服务未配置微信登录，请联系管理员".into()
-                } else {
-                    "本服务未配置短信验证码登录，请联系管理员".into()
-                },
-                field: None,
-                retry_after: None,
-            },
-        };
-        let errors: Vec<FieldProblem> = a
-            .field
-            .map(|f| {
-                vec![FieldProblem {
-                    field: f.into(),
-                    code: a.code.into(),
-                    message: a.detail.clone(),
-                    message_en: a.title_en.into(),
-                }]
-            })
-            .unwrap_or_default();
-        let problem = Problem {
-            type_: format!("https://jiayou.dev/problems/{}", a.code),
-            title: a.title.into(),
-            title_en: a.title_en.into(),
-            status: a.status.as_u16(),
-            code: a.code.into(),
-            detail: a.detail,
-            field: a.field.map(Into::into),
-            errors,
-            permission: None,
-        };
-        let mut res = (a.status, serde_json::to_vec(&problem).unwrap_or_default()).into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let Some(s) = a.retry_after {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
-        }
-        res
-    }
-}
-
-/// Where a sign-in comes from: the address as [`crate::auth::client_ip`] sees it (so a
-/// trusted-proxy rule added there applies here too) and the user agent.
-pub struct Client(pub ClientInfo);
-
-impl<S: Send + Sync> FromRequestParts<S> for Client {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(Client(ClientInfo { ip: client_ip(parts), user_agent }))
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Sign-in (public)
@@ -185,7 +32,7 @@ pub async fn login_wechat(
     State(s): State<AppState>,
     Client(client): Client,
     ApiJson(req): ApiJson<WechatLoginRequest>,
-) -> MemberResult<Json<MemberLogin>> {
+) -> ApiResult<Json<MemberLogin>> {
     Ok(Json(s.app.member_login_wechat(req, client).await?))
 }
 
@@ -198,7 +45,7 @@ pub async fn sms_send(
     State(s): State<AppState>,
     Client(client): Client,
     ApiJson(req): ApiJson<SmsSendRequest>,
-) -> MemberResult<(StatusCode, Json<SmsSent>)> {
+) -> ApiResult<(StatusCode, Json<SmsSent>)> {
     Ok((StatusCode::ACCEPTED, Json(s.app.member_sms_send(req, client).await?)))
 }
 
@@ -211,7 +58,7 @@ pub async fn login_sms(
     State(s): State<AppState>,
     Client(client): Client,
     ApiJson(req): ApiJson<SmsLoginRequest>,
-) -> MemberResult<Json<MemberLogin>> {
+) -> ApiResult<Json<MemberLogin>> {
     Ok(Json(s.app.member_login_sms(req, client).await?))
 }
 
@@ -228,7 +75,7 @@ pub async fn bind_phone_wechat(
     State(s): State<AppState>,
     MemberSession(me): MemberSession,
     ApiJson(req): ApiJson<WechatPhoneRequest>,
-) -> MemberResult<Json<MemberProfile>> {
+) -> ApiResult<Json<MemberProfile>> {
     Ok(Json(s.app.member_bind_phone_wechat(&me, req).await?))
 }
 
