@@ -24,12 +24,12 @@ pub struct StaffSession(pub Authenticated);
 /// trusted-proxy rule added there applies here too) and the user agent.
 pub struct Client(pub ClientInfo);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(Client(ClientInfo { ip: client_ip(parts), user_agent }))
+        Ok(Client(ClientInfo { ip: client_ip(parts, state), user_agent }))
     }
 }
 
@@ -37,13 +37,30 @@ fn bearer(parts: &Parts) -> Option<&str> {
     parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-pub fn client_ip(parts: &Parts) -> Option<String> {
+/// The client's address: the TCP peer, or — when the server sits behind a proxy it
+/// trusts (`trust_forwarded_for`) — the last address of `X-Forwarded-For`, which is the
+/// one that proxy appended. Anything earlier in that header was written by the client
+/// and is not trusted.
+pub fn client_ip(parts: &Parts, state: &AppState) -> Option<String> {
+    if state.config.trust_forwarded_for
+        && let Some(ip) = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
+            .next_back()
+    {
+        return Some(ip.to_owned());
+    }
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
 }
 
 async fn resolve(parts: &Parts, state: &AppState) -> Result<Result<Authenticated, Caller>, ApiError> {
     let token = bearer(parts).filter(|t| !t.is_empty()).ok_or(ApiError::Unauthorized)?;
-    let ip = client_ip(parts);
+    let ip = client_ip(parts, state);
     if let Some(admin) = state.config.admin_token.as_deref()
         && constant_time_eq(token.as_bytes(), admin.as_bytes())
     {

@@ -24,6 +24,10 @@ pub struct HttpConfig {
     /// Bearer token that unlocks the admin API until staff sign-in exists. `None`
     /// disables the admin API (every admin call answers 401).
     pub admin_token: Option<String>,
+    /// Take the client address from the last `X-Forwarded-For` entry: set it only when
+    /// every request comes through a proxy you run (otherwise clients could pick their
+    /// address, and so dodge per-address limits and falsify the audit trail).
+    pub trust_forwarded_for: bool,
 }
 
 /// Shared state of every handler.

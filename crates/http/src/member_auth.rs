@@ -26,6 +26,6 @@ impl FromRequestParts<AppState> for MemberSession {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
-        Ok(MemberSession(state.app.authenticate_member(token, client_ip(parts)).await?))
+        Ok(MemberSession(state.app.authenticate_member(token, client_ip(parts, state)).await?))
     }
 }

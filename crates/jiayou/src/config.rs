@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub redis_url: Option<String>,
     pub admin_token: Option<String>,
+    /// Behind a reverse proxy you run: take client addresses from X-Forwarded-For.
+    pub trust_forwarded_for: Option<bool>,
     pub log_level: Option<String>,
     pub log_format: Option<String>,
     pub crypto: Option<CryptoFile>,
@@ -78,6 +80,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub redis_url: Option<url::Url>,
     pub admin_token: Option<String>,
+    pub trust_forwarded_for: bool,
     pub log_level: String,
     pub log_json: bool,
     pub crypto: Option<CryptoSettings>,
@@ -167,6 +170,15 @@ impl Config {
             return Err(invalid("admin_token (JIAYOU_ADMIN_TOKEN)", "must be at least 16 characters"));
         }
 
+        let trust_forwarded_for = match env("JIAYOU_TRUST_FORWARDED_FOR") {
+            Some(v) => match v.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err(invalid("trust_forwarded_for (JIAYOU_TRUST_FORWARDED_FOR)", "use true or false")),
+            },
+            None => file.trust_forwarded_for.unwrap_or(false),
+        };
+
         let log_level = env("JIAYOU_LOG").or(file.log_level).unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
             return Err(invalid(
@@ -219,7 +231,19 @@ impl Config {
         let wechat = wechat_settings(&env, file.wechat.unwrap_or_default())?;
         let sms = sms_settings(&env, file.sms.unwrap_or_default())?;
 
-        Ok(Config { database_url, listen, redis_url, admin_token, log_level, log_json, crypto, audit_key, wechat, sms })
+        Ok(Config {
+            database_url,
+            listen,
+            redis_url,
+            admin_token,
+            trust_forwarded_for,
+            log_level,
+            log_json,
+            crypto,
+            audit_key,
+            wechat,
+            sms,
+        })
     }
 
     /// The key ring, or an error telling the operator how to make one.
@@ -345,6 +369,9 @@ mod tests {
         assert!(e.contains("listen"), "{e}");
         let e = load(None, &[("JIAYOU_REDIS_URL", "http://x")]).unwrap_err().to_string();
         assert!(e.contains("redis_url"), "{e}");
+        let e = load(None, &[("JIAYOU_TRUST_FORWARDED_FOR", "maybe")]).unwrap_err().to_string();
+        assert!(e.contains("trust_forwarded_for"), "{e}");
+        assert!(load(Some("trust_forwarded_for = true\n"), &[]).unwrap().trust_forwarded_for);
         let e = load(None, &[("JIAYOU_DATABASE_URL", "oracle://x")]).unwrap_err().to_string();
         assert!(e.contains("database_url"), "{e}");
         let e = load(None, &[("JIAYOU_CRYPTO_KEYS", "1:abc"), ("JIAYOU_CRYPTO_BLIND_INDEX_KEY", "abc")])

@@ -191,7 +191,13 @@ async fn run_server(config: &Config, app: App) -> anyhow::Result<()> {
     if config.redis_url.is_some() {
         tracing::info!("redis_url is set; this version keeps caches and live events in-process");
     }
-    let router = jiayou_http::router(app, jiayou_http::HttpConfig { admin_token: config.admin_token.clone() });
+    let router = jiayou_http::router(
+        app,
+        jiayou_http::HttpConfig {
+            admin_token: config.admin_token.clone(),
+            trust_forwarded_for: config.trust_forwarded_for,
+        },
+    );
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(listen = %config.listen, "jiayou serving");

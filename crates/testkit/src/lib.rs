@@ -75,6 +75,16 @@ impl Reply {
 /// app's WeChat and SMS adapters are the real HTTP clients, pointed at local sandboxes
 /// started for this server (two more listeners on port 0: cheap).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    Box::pin(spawn(backend, false)).await
+}
+
+/// Like [`spawn_app`], configured as if behind a trusted reverse proxy
+/// (`trust_forwarded_for`): client addresses come from `X-Forwarded-For`.
+pub async fn spawn_app_behind_proxy(backend: Backend) -> Option<TestApp> {
+    Box::pin(spawn(backend, true)).await
+}
+
+async fn spawn(backend: Backend, trust_forwarded_for: bool) -> Option<TestApp> {
     let db = TestDatabase::create(backend).await?;
     let store = jiayou_store::Db::connect(db.url()).await.expect("connect to test database");
     let localhost: SocketAddr = "127.0.0.1:0".parse().expect("address");
@@ -92,8 +102,10 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     .expect("sandbox URL is valid");
     let app =
         App::new(store, KeyRing::generate().0).with_wechat(Arc::new(wechat_client)).with_sms(Arc::new(sms_client));
-    let router =
-        jiayou_http::router(app.clone(), jiayou_http::HttpConfig { admin_token: Some(ADMIN_TOKEN.to_owned()) });
+    let router = jiayou_http::router(
+        app.clone(),
+        jiayou_http::HttpConfig { admin_token: Some(ADMIN_TOKEN.to_owned()), trust_forwarded_for },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(jiayou_http::serve(listener, router, std::future::pending()));

@@ -95,3 +95,26 @@ async fn staff_sign_ins_and_permission_scoped_search() {
     assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "UTF-8 BOM for Excel");
     assert!(String::from_utf8_lossy(&bytes).contains("auth.login"));
 }
+
+#[tokio::test]
+async fn client_addresses_come_from_the_proxy_only_when_trusted() {
+    use jiayou_testkit::{Backend, spawn_app, spawn_app_behind_proxy};
+    for (app, expected) in [
+        (spawn_app(Backend::Sqlite).await.unwrap(), "127.0.0.1"),
+        (spawn_app_behind_proxy(Backend::Sqlite).await.unwrap(), "203.0.113.7"),
+    ] {
+        let chain = app.new_chain().await;
+        // The first entry is whatever the client claims; the last is what our proxy saw.
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/grades", app.base_url))
+            .bearer_auth(jiayou_testkit::ADMIN_TOKEN)
+            .header("x-forwarded-for", "10.9.9.9, 203.0.113.7")
+            .json(&json!({"chain_id": chain, "code": "92", "name": "92#", "energy_type": "gasoline"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let rows = audit_rows(&app, chain, "grade.create").await;
+        assert_eq!(rows[0]["ip"], expected, "{rows:?}");
+    }
+}
