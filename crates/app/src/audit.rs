@@ -740,6 +740,48 @@ fn write_csv_line<'a>(out: &mut impl Write, fields: impl Iterator<Item = Cow<'a,
     out.write_all(b"\r\n")
 }
 
+// ---------------------------------------------------------------------------------------
+// The console's view: searches scoped by permission
+
+impl App {
+    /// The chain and station scope `filter` asks for, after checking the caller holds
+    /// `audit.read` there: staff always search their own chain; a station-scoped grant
+    /// reaches its station only.
+    fn audit_scope(&self, caller: &crate::Caller, filter: &AuditFilter) -> AppResult<AuditFilter> {
+        use jiayou_domain::access::{Permission, Target};
+        let chain_id = caller.access.chain_id().or(filter.chain_id).ok_or_else(|| {
+            AppError::field(jiayou_domain::FieldError::new("chain_id", jiayou_domain::FieldErrorKind::Required))
+        })?;
+        if filter.chain_id.is_some_and(|c| c != chain_id) {
+            return Err(AppError::Forbidden { permission: Permission::AuditRead });
+        }
+        match filter.station_id.filter(|s| *s != 0) {
+            Some(station_id) => caller.require(Permission::AuditRead, Target::Station { chain_id, station_id })?,
+            None => caller.require(Permission::AuditRead, Target::Chain(chain_id))?,
+        }
+        Ok(AuditFilter { chain_id: Some(chain_id), ..filter.clone() })
+    }
+
+    /// Audit rows the caller may read, newest first.
+    pub async fn search_audit_as(
+        &self,
+        caller: &crate::Caller,
+        filter: &AuditFilter,
+        paging: &PageRequest,
+    ) -> AppResult<Page<AuditView>> {
+        let scoped = self.audit_scope(caller, filter)?;
+        self.search_audit(&scoped, paging).await
+    }
+
+    /// CSV of the audit rows the caller may read (UTF-8 with BOM, opens in Excel).
+    pub async fn export_audit_csv_as(&self, caller: &crate::Caller, filter: &AuditFilter) -> AppResult<Vec<u8>> {
+        let scoped = self.audit_scope(caller, filter)?;
+        let mut out = Vec::new();
+        self.export_audit_csv(&scoped, &mut out).await.map_err(|e| internal(e.to_string()))?;
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -787,47 +829,5 @@ mod tests {
         assert_eq!((e.chain_id, e.station_id, e.target_id.as_deref()), (1, Some(2), Some("2")));
         assert_eq!(AuditEntry::chain(1, "grade.create", "grade").station_id, None);
         assert_eq!(Actor::admin_token(None).kind, ActorKind::AdminToken);
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The console's view: searches scoped by permission
-
-impl App {
-    /// The chain and station scope `filter` asks for, after checking the caller holds
-    /// `audit.read` there: staff always search their own chain; a station-scoped grant
-    /// reaches its station only.
-    fn audit_scope(&self, caller: &crate::Caller, filter: &AuditFilter) -> AppResult<AuditFilter> {
-        use jiayou_domain::access::{Permission, Target};
-        let chain_id = caller.access.chain_id().or(filter.chain_id).ok_or_else(|| {
-            AppError::field(jiayou_domain::FieldError::new("chain_id", jiayou_domain::FieldErrorKind::Required))
-        })?;
-        if filter.chain_id.is_some_and(|c| c != chain_id) {
-            return Err(AppError::Forbidden { permission: Permission::AuditRead });
-        }
-        match filter.station_id.filter(|s| *s != 0) {
-            Some(station_id) => caller.require(Permission::AuditRead, Target::Station { chain_id, station_id })?,
-            None => caller.require(Permission::AuditRead, Target::Chain(chain_id))?,
-        }
-        Ok(AuditFilter { chain_id: Some(chain_id), ..filter.clone() })
-    }
-
-    /// Audit rows the caller may read, newest first.
-    pub async fn search_audit_as(
-        &self,
-        caller: &crate::Caller,
-        filter: &AuditFilter,
-        paging: &PageRequest,
-    ) -> AppResult<Page<AuditView>> {
-        let scoped = self.audit_scope(caller, filter)?;
-        self.search_audit(&scoped, paging).await
-    }
-
-    /// CSV of the audit rows the caller may read (UTF-8 with BOM, opens in Excel).
-    pub async fn export_audit_csv_as(&self, caller: &crate::Caller, filter: &AuditFilter) -> AppResult<Vec<u8>> {
-        let scoped = self.audit_scope(caller, filter)?;
-        let mut out = Vec::new();
-        self.export_audit_csv(&scoped, &mut out).await.map_err(|e| internal(e.to_string()))?;
-        Ok(out)
     }
 }

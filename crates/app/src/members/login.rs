@@ -164,7 +164,7 @@ impl App {
                 Err(e) if is_duplicate(&e) && tries < 3 => {
                     tx.rollback().await?;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -196,7 +196,7 @@ impl App {
                 .count(&tx)
                 .await?;
             if taken > 0 {
-                return Err(phone_taken().into());
+                return Err(phone_taken());
             }
             member::Entity::update_many()
                 .col_expr(member::Column::Phone, Expr::value(self.keys.seal(PHONE, &number)))
@@ -212,7 +212,7 @@ impl App {
         }
         tx.commit().await?;
         tracing::info!(member_id = me.member_id, "member bound a phone number through WeChat");
-        Ok(self.member_profile(me).await?)
+        self.member_profile(me).await
     }
 
     /// Sends a one-time sign-in code by SMS.
@@ -415,7 +415,7 @@ impl App {
                     return Ok(login);
                 }
                 Err(e) if is_duplicate(&e) && tries < 3 => tx.rollback().await?,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
     }
