@@ -49,7 +49,8 @@ pub fn client_ip(parts: &Parts, state: &AppState) -> Option<String> {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .map(str::trim).rfind(|v| v.parse::<std::net::IpAddr>().is_ok())
+            .map(str::trim)
+            .rfind(|v| v.parse::<std::net::IpAddr>().is_ok())
     {
         return Some(ip.to_owned());
     }

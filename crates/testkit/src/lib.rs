@@ -23,6 +23,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 pub use databases::{Backend, TestDatabase};
+#[doc(hidden)]
+pub use jiayou_store::Db;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
@@ -277,6 +279,50 @@ macro_rules! on_each_backend {
                         Some(app) => run(app).await,
                         None => eprintln!("JIAYOU_TEST_MYSQL_URL unset: MariaDB/MySQL not tested"),
                     }
+                }
+            }
+        )+
+    };
+}
+
+/// For store-level tests: runs each body (`async fn name(db, backend)`) over a fresh
+/// database (no server) once per backend, one `#[tokio::test]`
+/// each, so a failure names the engine; an unconfigured server backend is skipped with
+/// a note, as `on_each_backend!` does.
+#[macro_export]
+macro_rules! on_each_engine {
+    ($(async fn $name:ident($db:ident, $b:ident) $body:block)+) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn run($db: &$crate::Db, $b: $crate::Backend) $body
+
+                async fn on(backend: $crate::Backend) {
+                    let Some(tdb) = $crate::TestDatabase::create(backend).await else {
+                        eprintln!("{backend:?} not configured (JIAYOU_TEST_*_URL unset): not tested");
+                        return;
+                    };
+                    let db = $crate::Db::connect(tdb.url()).await.expect("connect to test database");
+                    run(&db, backend).await;
+                    db.close().await.expect("close");
+                    drop(tdb);
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    on($crate::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    on($crate::Backend::Postgres).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    on($crate::Backend::MySql).await
                 }
             }
         )+

@@ -15,49 +15,7 @@ use jiayou_store::sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, Set, Statement, TransactionTrait,
 };
 use jiayou_store::{Db, StoreError};
-use jiayou_testkit::{Backend, TestDatabase, unique_suffix};
-
-/// Runs each body (`async fn name(db, backend)`) once per backend, one `#[tokio::test]`
-/// each, so a failure names the engine; an unconfigured server backend is skipped with
-/// a note, as `on_each_backend!` does.
-macro_rules! on_each_engine {
-    ($(async fn $name:ident($db:ident, $b:ident) $body:block)+) => {
-        $(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
-                async fn run($db: &Db, $b: Backend) $body
-
-                async fn on(backend: Backend) {
-                    let Some(tdb) = TestDatabase::create(backend).await else {
-                        eprintln!("{backend:?} not configured (JIAYOU_TEST_*_URL unset): not tested");
-                        return;
-                    };
-                    let db = Db::connect(tdb.url()).await.expect("connect to test database");
-                    run(&db, backend).await;
-                    db.close().await.expect("close");
-                    drop(tdb);
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    on(Backend::Sqlite).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    on(Backend::Postgres).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mysql() {
-                    on(Backend::MySql).await
-                }
-            }
-        )+
-    };
-}
+use jiayou_testkit::{Backend, TestDatabase, on_each_engine, unique_suffix};
 
 const PHONE: &str = "members.phone";
 const NAME: &str = "members.name";
