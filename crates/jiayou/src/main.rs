@@ -273,7 +273,7 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
     println!("  Database       {}", config.database_url);
     if sandboxes.0.is_some() {
         println!(
-            "  Member sign-in WeChat sandbox: any code test-<name> (e.g. test-alice) signs in; phone codes phone-<digits>"
+            "  Member sign-in WeChat sandbox: code test-<name> signs in as <name> (single-use: next time test-<name>.2); phone codes phone-<digits>"
         );
     }
     if sandboxes.1.is_some() {

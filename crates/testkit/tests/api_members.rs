@@ -608,6 +608,13 @@ on_each_backend! {
             .await
             .unwrap();
         assert_eq!(live, 0);
+        let with_address = member_session::Entity::find()
+            .filter(member_session::Column::MemberId.eq(id))
+            .filter(member_session::Column::Ip.is_not_null())
+            .count(app.app.db.reader())
+            .await
+            .unwrap();
+        assert_eq!(with_address, 0, "{:?}: sign-in addresses are erased too", app.backend);
         assert_eq!(sms_code::Entity::find().filter(sms_code::Column::ChainId.eq(chain_id)).count(app.app.db.reader()).await.unwrap(), 0);
         let erased = audit_log::Entity::find()
             .filter(audit_log::Column::ChainId.eq(chain_id))

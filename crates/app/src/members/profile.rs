@@ -229,6 +229,14 @@ impl App {
             .filter(member_session::Column::RevokedAtUs.is_null())
             .exec(&tx)
             .await?;
+        // Where and on what device they signed in is personal data too. (Consent rows keep
+        // their address: it is the evidence that consent was given, PIPL art. 14.)
+        member_session::Entity::update_many()
+            .col_expr(member_session::Column::Ip, Expr::value(Option::<String>::None))
+            .col_expr(member_session::Column::UserAgent, Expr::value(Option::<String>::None))
+            .filter(member_session::Column::MemberId.eq(m.id))
+            .exec(&tx)
+            .await?;
         // The codes' rows still carry the phone's blind index.
         if let Some(bidx) = &m.phone_bidx {
             sms_code::Entity::delete_many()

@@ -11,7 +11,7 @@
 //! 4. Authorization: `TC3-HMAC-SHA256 Credential=id/date/service/tc3_request,
 //!    SignedHeaders=..., Signature=...`.
 //!
-//! Checked against published vectors in `tests/tc3_vectors.rs`. The SMS sandbox verifies
+//! Checked against published vectors in the `vectors` module of `tests/sms.rs`. The SMS sandbox verifies
 //! requests with these same functions, so the vectors are what make that check mean
 //! something.
 
