@@ -65,6 +65,13 @@ pub struct SessionView {
     pub current: bool,
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
 /// Where a sign-in comes from, recorded on the session.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
@@ -300,6 +307,51 @@ impl App {
                 user_agent: s.user_agent,
             })
             .collect())
+    }
+
+    /// A staff member changes their own password. The current one is required, and every
+    /// other session ends (a device signed in by someone who knew the old password).
+    pub async fn change_own_password(&self, me: &Authenticated, cmd: PasswordChange) -> AppResult<()> {
+        let staff_id = me.caller.staff_id().ok_or_else(bad_session)?;
+        let mut p = Problems::default();
+        p.check(validate_password("new_password", &cmd.new_password));
+        if cmd.new_password == cmd.current_password {
+            p.push(FieldError::new(
+                "new_password",
+                FieldErrorKind::Conflict { reason: "新密码不能与当前密码相同".into() },
+            ));
+        }
+        p.finish()?;
+        let s = staff::Entity::find_by_id(staff_id).one(self.db.reader()).await?.ok_or_else(bad_session)?;
+        let (current, phc) = (cmd.current_password, s.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || verify_password(&current, &phc)).await.unwrap_or(false);
+        if !ok {
+            return Err(AppError::field(FieldError::new(
+                "current_password",
+                FieldErrorKind::Conflict { reason: "当前密码不正确".into() },
+            )));
+        }
+        let new = cmd.new_password;
+        let hash = tokio::task::spawn_blocking(move || hash_password(&new))
+            .await
+            .map_err(|e| AppError::Store(jiayou_store::StoreError::Db(sea_orm::DbErr::Custom(e.to_string()))))?;
+        let now = now_us();
+        let tx = self.db.begin().await?;
+        staff::Entity::update_many()
+            .col_expr(staff::Column::PasswordHash, Expr::value(hash))
+            .col_expr(staff::Column::UpdatedAtUs, Expr::value(now))
+            .filter(staff::Column::Id.eq(staff_id))
+            .exec(&tx)
+            .await?;
+        staff_session::Entity::update_many()
+            .col_expr(staff_session::Column::RevokedAtUs, Expr::value(now))
+            .filter(staff_session::Column::StaffId.eq(staff_id))
+            .filter(staff_session::Column::Id.ne(me.session_id))
+            .filter(staff_session::Column::RevokedAtUs.is_null())
+            .exec(&tx)
+            .await?;
+        let entry = AuditEntry::chain(s.chain_id, "auth.password.change", "staff").target(staff_id);
+        self.commit_audited(tx, &me.caller, entry).await
     }
 
     /// Revokes one of the caller's own sessions (sign out there). Idempotent.

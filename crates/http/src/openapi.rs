@@ -108,6 +108,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::sessions))
         .routes(routes!(auth::revoke))
         .routes(routes!(auth::logout))
+        .routes(routes!(auth::change_password))
         .routes(routes!(staff::create, staff::list))
         .routes(routes!(staff::get, staff::update))
         .routes(routes!(staff::grants))

@@ -184,6 +184,13 @@ fn matrix(w: &World) -> Vec<(&'static str, &'static str, Allowed, Option<Value>)
         ("get", "/api/v1/members/{id}", Roles(MEMBER_READERS), None),
         ("get", "/api/v1/auth/sessions", Session, None),
         ("delete", "/api/v1/auth/sessions/{id}", Session, None),
+        // A wrong current password: an allowed caller gets 422 and keeps their password.
+        (
+            "post",
+            "/api/v1/auth/password",
+            Session,
+            Some(json!({"current_password": "not-it-123", "new_password": "Another-9-pass"})),
+        ),
         ("post", "/api/v1/chains", Roles(PLATFORM), Some(json!({"code": "", "name": ""}))),
         ("get", "/api/v1/chains", Roles(ALL), None),
         ("get", "/api/v1/chains/{id}", Roles(ALL), None),

@@ -65,6 +65,27 @@ on_each_backend! {
         assert_eq!(r.status, StatusCode::NOT_FOUND);
     }
 
+    async fn staff_change_their_own_password(app) {
+        let (chain, _) = chain_with_admin(&app, "self").await;
+        let here = app.login(&chain, "self", PASSWORD).await;
+        let elsewhere = app.login(&chain, "self", PASSWORD).await;
+        let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+        let r = app.call_as(&here, Method::POST, "/api/v1/auth/password", Some(&change("wrong-one-1", "Next-pass-42"))).await;
+        assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, "current_password"), "{}", r.text);
+        let r = app.call_as(&here, Method::POST, "/api/v1/auth/password", Some(&change(PASSWORD, "short"))).await;
+        assert_eq!(r.field(), "new_password");
+        let r = app.call_as(&here, Method::POST, "/api/v1/auth/password", Some(&change(PASSWORD, "Next-pass-42"))).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+        // This session goes on; the other device is signed out; only the new password works.
+        assert_eq!(app.call_as(&here, Method::GET, "/api/v1/auth/sessions", None).await.status, StatusCode::OK);
+        assert_eq!(app.call_as(&elsewhere, Method::GET, "/api/v1/auth/sessions", None).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(login(&app, &chain, "self", PASSWORD).await.code(), "invalid_credentials");
+        assert_eq!(login(&app, &chain, "self", "Next-pass-42").await.status, StatusCode::OK);
+        // The admin token is not a person: it has no password to change.
+        let r = app.post("/api/v1/auth/password", change(PASSWORD, "Next-pass-43")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+
     async fn wrong_passwords_lock_the_account(app) {
         let (chain, id) = chain_with_admin(&app, "locky").await;
         let r = login(&app, &chain, "locky", "wrong-password-1").await;

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use jiayou_app::auth::{LoginRequest, LoginResponse, SessionView};
+use jiayou_app::auth::{LoginRequest, LoginResponse, PasswordChange, SessionView};
 
 use crate::AppState;
 use crate::auth::{Client, StaffSession};
@@ -47,5 +47,17 @@ pub async fn revoke(
     responses((status = 204), (status = 401)))]
 pub async fn logout(State(s): State<AppState>, StaffSession(me): StaffSession) -> ApiResult<StatusCode> {
     s.app.revoke_session(&me, me.session_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change one's own password (the current one is required). Ends every other session.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange, security(("bearer" = [])),
+    responses((status = 204), (status = 401), (status = 422, description = "wrong current password or weak new one")))]
+pub async fn change_password(
+    State(s): State<AppState>,
+    StaffSession(me): StaffSession,
+    ApiJson(cmd): ApiJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    s.app.change_own_password(&me, cmd).await?;
     Ok(StatusCode::NO_CONTENT)
 }
