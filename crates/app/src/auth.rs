@@ -10,10 +10,10 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use jiayou_domain::access::{Access, Grant, Permission};
 use jiayou_domain::{FieldError, FieldErrorKind, field};
-use jiayou_store::entity::{role, staff, staff_grant, staff_nozzle, staff_session};
+use jiayou_store::entity::{role, staff, staff_grant, staff_login_failure, staff_nozzle, staff_session};
 use jiayou_store::now_us;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -27,6 +27,11 @@ use crate::{App, AppError, AppResult, Caller};
 pub const MAX_FAILED_LOGINS: i32 = 5;
 /// How long a lock lasts.
 pub const LOCK_US: i64 = 15 * 60 * 1_000_000;
+/// Failed sign-ins from one address within [`ADDRESS_WINDOW_US`] before that address
+/// must wait: many accounts' worth, so an office behind one NAT is not blocked by a
+/// few typos, while guessing or locking accounts in bulk from one place stops.
+pub const MAX_FAILURES_PER_ADDRESS: u64 = 30;
+pub const ADDRESS_WINDOW_US: i64 = 15 * 60 * 1_000_000;
 /// A session's absolute lifetime: one working day and a bit.
 pub const SESSION_US: i64 = 12 * 3600 * 1_000_000;
 /// `last_seen` is refreshed at most this often, so reads don't all become writes.
@@ -146,6 +151,10 @@ impl App {
             p.push(FieldError::new("password", FieldErrorKind::Required));
         }
         p.finish()?;
+        let now = now_us();
+        if let Some(ip) = client.ip.as_deref() {
+            self.check_address_failures(ip, now).await?;
+        }
         let chain_id = self.chain_id_by_code(&req.chain).await?;
         let row = match chain_id {
             Some(c) => {
@@ -157,7 +166,6 @@ impl App {
             }
             None => None,
         };
-        let now = now_us();
         if let Some(s) = &row
             && let Some(until) = s.locked_until_us.filter(|u| *u > now)
         {
@@ -169,9 +177,11 @@ impl App {
         let password = req.password;
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc)).await.unwrap_or(false);
         let Some(s) = row.filter(|s| s.disabled_at_us.is_none()) else {
+            self.record_address_failure(client.ip.as_deref(), now).await?;
             return Err(bad_credentials());
         };
         if !ok {
+            self.record_address_failure(client.ip.as_deref(), now).await?;
             // Count atomically; the request that reaches the limit sets the lock.
             staff::Entity::update_many()
                 .col_expr(staff::Column::FailedLogins, Expr::col(staff::Column::FailedLogins).add(1))
@@ -220,6 +230,45 @@ impl App {
             staff_id: s.id,
             chain_id: s.chain_id,
         })
+    }
+
+    async fn check_address_failures(&self, ip: &str, now: i64) -> AppResult<()> {
+        let recent: Vec<i64> = staff_login_failure::Entity::find()
+            .select_only()
+            .column(staff_login_failure::Column::AtUs)
+            .filter(staff_login_failure::Column::Ip.eq(ip))
+            .filter(staff_login_failure::Column::AtUs.gt(now - ADDRESS_WINDOW_US))
+            .order_by_desc(staff_login_failure::Column::AtUs)
+            .limit(MAX_FAILURES_PER_ADDRESS)
+            .into_tuple()
+            .all(self.db.reader())
+            .await?;
+        if recent.len() as u64 >= MAX_FAILURES_PER_ADDRESS {
+            // The oldest failure in the window leaving it frees the address.
+            let frees = recent.last().copied().unwrap_or(now) + ADDRESS_WINDOW_US;
+            return Err(AppError::RateLimited {
+                code: "login_rate_limited",
+                field: None,
+                retry_after_s: u64::try_from((frees - now) / 1_000_000 + 1).unwrap_or(1),
+                message_zh: "该网络登录失败次数过多，请稍后再试".into(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn record_address_failure(&self, ip: Option<&str>, now: i64) -> AppResult<()> {
+        let Some(ip) = ip else { return Ok(()) };
+        let ip: String = ip.chars().take(64).collect();
+        let tx = self.db.begin().await?;
+        // Rows older than the window are of no further use: prune this address's.
+        staff_login_failure::Entity::delete_many()
+            .filter(staff_login_failure::Column::Ip.eq(ip.as_str()))
+            .filter(staff_login_failure::Column::AtUs.lt(now - ADDRESS_WINDOW_US))
+            .exec(&tx)
+            .await?;
+        staff_login_failure::ActiveModel { ip: Set(ip), at_us: Set(now), ..Default::default() }.insert(&tx).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Resolves a bearer token to the staff member's permissions.

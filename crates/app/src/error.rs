@@ -32,7 +32,7 @@ pub enum AppError {
     Sms(jiayou_integrations::sms::SmsError),
     /// Too many requests for a phone number or an address; retry after `retry_after_s`.
     #[error("rate limited: {code}")]
-    RateLimited { code: &'static str, retry_after_s: u64, message_zh: String },
+    RateLimited { code: &'static str, field: Option<&'static str>, retry_after_s: u64, message_zh: String },
     /// A one-time code that cannot be used: wrong, expired, used, or out of attempts.
     #[error("code refused: {code}")]
     CodeRefused { code: &'static str, message_zh: String },

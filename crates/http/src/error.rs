@@ -345,13 +345,13 @@ fn outside_answer(e: &AppError) -> Option<Answer> {
     Some(match e {
         AppError::Wechat(e) => wechat_answer(e),
         AppError::Sms(e) => sms_answer(e),
-        AppError::RateLimited { code, retry_after_s, message_zh } => Answer {
+        AppError::RateLimited { code, field, retry_after_s, message_zh } => Answer {
             status: StatusCode::TOO_MANY_REQUESTS,
             code,
             title: "请求过于频繁",
             title_en: "Too many requests",
             detail: message_zh.clone(),
-            field: Some("phone"),
+            field: *field,
             retry_after: Some(*retry_after_s),
         },
         AppError::CodeRefused { code, message_zh } => Answer {

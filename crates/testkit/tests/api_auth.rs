@@ -160,3 +160,36 @@ on_each_backend! {
         assert_eq!(list.body.as_array().unwrap().len(), 1, "nothing half-written: {}", list.text);
     }
 }
+
+/// Thirty failed sign-ins from one address make that address wait, whatever usernames
+/// it tries; other addresses are unaffected. Behind a (simulated) trusted proxy so each
+/// run uses its own address: on MariaDB the tests share a database.
+#[tokio::test]
+async fn failures_from_one_address_make_it_wait() {
+    use jiayou_testkit::{Backend, spawn_app_behind_proxy, unique_suffix};
+    for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
+        let Some(app) = spawn_app_behind_proxy(backend).await else { continue };
+        let (chain, _) = chain_with_admin(&app, "victim").await;
+        let n = unique_suffix().bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(b.into()));
+        let attacker = format!("198.51.{}.{}", n % 250, (n / 250) % 250);
+        let attempt = |ip: &str, user: &str, password: &str| {
+            reqwest::Client::new()
+                .post(format!("{}/api/v1/auth/login", app.base_url))
+                .header("x-forwarded-for", ip)
+                .json(&json!({"chain": chain, "username": user, "password": password}))
+                .send()
+        };
+        for i in 0..jiayou_app::auth::MAX_FAILURES_PER_ADDRESS {
+            let r = attempt(&attacker, &format!("guess{i}"), "wrong-password-1").await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{backend:?} attempt {i}");
+        }
+        let r = attempt(&attacker, "victim", PASSWORD).await.unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{backend:?}");
+        assert!(r.headers().contains_key("retry-after"));
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "login_rate_limited");
+        // The account itself was never locked, and elsewhere its owner signs in.
+        let r = attempt("192.0.2.10", "victim", PASSWORD).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{backend:?}");
+    }
+}

@@ -247,6 +247,7 @@ impl App {
             .await?;
         if let Some(last) = recent.first().filter(|t| **t > now - MINUTE_US) {
             return Err(MemberError::RateLimited {
+                field: Some("phone"),
                 code: "sms_too_frequent",
                 retry_after_s: secs_until(last + MINUTE_US, now),
                 message_zh: "验证码发送过于频繁：同一手机号每分钟只能获取一次，请稍后再试".into(),
@@ -256,6 +257,7 @@ impl App {
             // The code that leaves the window first frees a slot.
             let frees = recent[SMS_PER_HOUR as usize - 1];
             return Err(MemberError::RateLimited {
+                field: Some("phone"),
                 code: "sms_hourly_limit",
                 retry_after_s: secs_until(frees + HOUR_US, now),
                 message_zh: format!("同一手机号每小时最多获取 {SMS_PER_HOUR} 次验证码，请稍后再试"),
@@ -275,6 +277,7 @@ impl App {
             if from_ip.len() as u64 >= SMS_PER_IP_HOUR {
                 let frees = from_ip[SMS_PER_IP_HOUR as usize - 1];
                 return Err(MemberError::RateLimited {
+                    field: Some("phone"),
                     code: "sms_ip_limit",
                     retry_after_s: secs_until(frees + HOUR_US, now),
                     message_zh: "当前网络请求验证码过于频繁，请稍后再试".into(),

@@ -16,6 +16,7 @@ pub mod sms_code;
 pub mod sms_throttle;
 pub mod staff;
 pub mod staff_grant;
+pub mod staff_login_failure;
 pub mod staff_nozzle;
 pub mod staff_session;
 pub mod station;

@@ -102,11 +102,17 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(index("uq_staff_nozzles", "staff_nozzles", &["staff_id", "nozzle_id"], true)).await?;
+
+        // Failed staff sign-ins per client address, for the per-address limit (the
+        // per-account lockout alone lets anyone lock any account they can name).
+        m.create_table(table(b, "staff_login_failures").col(id()).col(string("ip", 64)).col(big("at_us")).to_owned())
+            .await?;
+        m.create_index(index("ix_staff_login_failures_ip", "staff_login_failures", &["ip", "at_us"], false)).await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for t in ["staff_nozzles", "staff_grants", "roles", "staff_sessions", "staff"] {
+        for t in ["staff_login_failures", "staff_nozzles", "staff_grants", "roles", "staff_sessions", "staff"] {
             m.drop_table(Table::drop().table(t).to_owned()).await?;
         }
         Ok(())
