@@ -148,11 +148,7 @@ impl App {
             let tx = self.db.begin().await?;
             let result = async {
                 let (m, created) = find_or_create_by_openid(&tx, chain_id, &wx.openid, wx.unionid.as_deref()).await?;
-                if let Some(v) = &consent {
-                    record_consent(&tx, chain_id, m.id, ConsentKind::PrivacyPolicy, true, v, client.ip.as_deref())
-                        .await?;
-                }
-                open_session(&tx, &m, "wechat", &client, created).await
+                open_session(&tx, &m, "wechat", &client, created, consent.as_deref()).await
             }
             .await;
             match result {
@@ -404,11 +400,7 @@ impl App {
             }
             let result = async {
                 let (m, created) = self.find_or_create_by_phone(&tx, chain_id, &phone, &bidx).await?;
-                if let Some(v) = &consent {
-                    record_consent(&tx, chain_id, m.id, ConsentKind::PrivacyPolicy, true, v, client.ip.as_deref())
-                        .await?;
-                }
-                open_session(&tx, &m, "sms", &client, created).await
+                open_session(&tx, &m, "sms", &client, created, consent.as_deref()).await
             }
             .await;
             match result {
@@ -574,13 +566,19 @@ async fn lock_scope(tx: &DatabaseTransaction, scope: &str, now: i64) -> AppResul
     Ok(())
 }
 
+/// Opens a member session after a successful sign-in, first recording the privacy
+/// consent the app sent with it (the same transaction: no session without its consent).
 async fn open_session<C: ConnectionTrait>(
     conn: &C,
     m: &member::Model,
     method: &str,
     client: &ClientInfo,
     created: bool,
+    consent_version: Option<&str>,
 ) -> AppResult<MemberLogin> {
+    if let Some(v) = consent_version {
+        record_consent(conn, m.chain_id, m.id, ConsentKind::PrivacyPolicy, true, v, client.ip.as_deref()).await?;
+    }
     let token = crate::auth::new_token();
     let now = now_us();
     let s = member_session::ActiveModel {
