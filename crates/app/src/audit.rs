@@ -27,7 +27,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use jiayou_domain::audit::{AuditRecord, ChainVerifier, GENESIS_HASH, canonical_json};
 use jiayou_domain::{FieldError, FieldErrorKind};
 use jiayou_store::entity::{audit_head, audit_log};
-use jiayou_store::{Db, StoreError, now_us};
+use jiayou_store::{Db, now_us};
 use sea_orm::sea_query::{LikeExpr, OnConflict, Query};
 use sea_orm::{
     AccessMode, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
@@ -161,10 +161,7 @@ impl AuditEntry {
     }
 }
 
-/// An error that is the calling code's bug, not the user's: answered as a server error.
-fn internal(message: impl Into<String>) -> AppError {
-    AppError::Store(StoreError::Db(DbErr::Custom(message.into())))
-}
+use crate::error::internal;
 
 fn is_name(s: &str) -> bool {
     !s.is_empty()

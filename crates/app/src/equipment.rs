@@ -65,6 +65,9 @@ pub struct TankView {
     pub capacity: i64,
     pub safety_min: i64,
     pub overstock_max: i64,
+    /// Book stock in thousandths of the unit: deliveries in, sales out (sales deduct it
+    /// when the pump reports them; it may go negative until deliveries are recorded).
+    pub book_stock: i64,
     pub retired_at: Option<DateTime<Utc>>,
 }
 
@@ -78,6 +81,7 @@ impl From<tank::Model> for TankView {
             capacity: m.capacity,
             safety_min: m.safety_min,
             overstock_max: m.overstock_max,
+            book_stock: m.book_stock,
             retired_at: m.retired_at_us.map(instant),
         }
     }

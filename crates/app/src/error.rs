@@ -15,6 +15,10 @@ pub enum AppError {
     /// The command conflicts with the current state (a retired station, a duplicate code).
     #[error("conflict: {code}")]
     Conflict { code: &'static str, field: Option<&'static str>, message_zh: String },
+    /// Well-formed but cannot be processed as sent, with a code of its own (422), e.g.
+    /// `idempotency_key_reused`: the key was used for a different request.
+    #[error("unprocessable: {code}")]
+    Unprocessable { code: &'static str, field: Option<&'static str>, message_zh: String },
     /// No valid credentials (missing, wrong, expired or revoked).
     #[error("unauthenticated: {code}")]
     Unauthenticated { code: &'static str, message_zh: String },
@@ -39,6 +43,9 @@ pub enum AppError {
     /// An outside service (`wechat`, `sms`) this call needs is not configured here.
     #[error("{0} is not configured")]
     NotConfigured(&'static str),
+    /// The payment channel refused or failed; nothing was charged by this call.
+    #[error("payment channel: {code}")]
+    Channel { code: String, message_zh: String },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -55,6 +62,20 @@ impl AppError {
     pub fn conflict(code: &'static str, field: Option<&'static str>, message_zh: impl Into<String>) -> AppError {
         AppError::Conflict { code, field, message_zh: message_zh.into() }
     }
+}
+
+/// An error that is the calling code's bug or a broken invariant, not the user's:
+/// answered as a server error.
+pub(crate) fn internal(message: impl Into<String>) -> AppError {
+    AppError::Store(StoreError::Db(sea_orm::DbErr::Custom(message.into())))
+}
+
+/// A field refused for a reason of its own (zh-CN), beyond the generic kinds.
+pub(crate) fn field_conflict(
+    field: impl Into<std::borrow::Cow<'static, str>>,
+    reason: impl Into<std::borrow::Cow<'static, str>>,
+) -> FieldError {
+    FieldError::new(field, jiayou_domain::FieldErrorKind::Conflict { reason: reason.into() })
 }
 
 impl From<FieldError> for AppError {

@@ -7,20 +7,27 @@ pub mod auth;
 pub mod caller;
 pub mod chains;
 pub mod demo;
+pub mod devices;
 pub mod equipment;
 pub mod error;
+pub mod faults;
 pub mod finder;
 pub mod grades;
+pub mod idempotency;
+pub mod marketing;
 pub mod members;
+pub mod orders;
 pub mod paging;
 pub mod prices;
 pub mod roles;
 pub mod staff;
 pub mod stations;
+pub mod wallet;
 
 use std::sync::Arc;
 
 use jiayou_domain::audit::AuditKey;
+use jiayou_integrations::pay::PaymentChannel;
 use jiayou_integrations::sms::SmsSender;
 use jiayou_integrations::wechat::WechatLogin;
 use jiayou_store::Db;
@@ -40,6 +47,13 @@ pub struct App {
     pub wechat: Option<Arc<dyn WechatLogin>>,
     /// SMS one-time codes for H5 sign-in; `None` answers 503.
     pub sms: Option<Arc<dyn SmsSender>>,
+    /// The payment channel for app payments, top-ups and payment codes; `None` leaves
+    /// balance, coupons, points, cash and card.
+    pub pay: Option<Arc<dyn PaymentChannel>>,
+    /// Where the channel sends its notifications (our `/api/v1/pay/…/notify`).
+    pub pay_notify_url: String,
+    /// Failure injection for tests (see [`faults`]); inert unless armed.
+    pub faults: Arc<faults::Faults>,
 }
 
 impl App {
@@ -47,7 +61,16 @@ impl App {
     /// written under a random key cannot be verified after a restart. Deployments set
     /// the configured key with [`App::with_audit_key`].
     pub fn new(db: Db, keys: KeyRing) -> App {
-        App { db, keys: Arc::new(keys), audit_key: Arc::new(AuditKey::generate()), wechat: None, sms: None }
+        App {
+            db,
+            keys: Arc::new(keys),
+            audit_key: Arc::new(AuditKey::generate()),
+            wechat: None,
+            sms: None,
+            pay: None,
+            pay_notify_url: String::new(),
+            faults: Arc::default(),
+        }
     }
 
     /// Uses `key` for the audit hash chain.
@@ -59,6 +82,13 @@ impl App {
     /// Signs members in through `wechat` (a [`jiayou_integrations::wechat::WechatHttp`]).
     pub fn with_wechat(mut self, wechat: Arc<dyn WechatLogin>) -> App {
         self.wechat = Some(wechat);
+        self
+    }
+
+    /// Takes payments through `channel`, which notifies `notify_url`.
+    pub fn with_payment_channel(mut self, channel: Arc<dyn PaymentChannel>, notify_url: impl Into<String>) -> App {
+        self.pay = Some(channel);
+        self.pay_notify_url = notify_url.into();
         self
     }
 

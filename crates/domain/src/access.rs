@@ -48,6 +48,18 @@ pub enum Permission {
     /// Sales of the nozzles assigned to oneself only (attendants).
     #[serde(rename = "sales.read_own")]
     SalesReadOwn,
+    /// Take payment at the counter (B10): cash, card, payment code, member balance.
+    #[serde(rename = "sales.collect")]
+    SalesCollect,
+    /// Refund orders, fully or partly (money goes back the way it came).
+    #[serde(rename = "sales.refund")]
+    SalesRefund,
+    /// Register pump controllers and issue their keys (F1).
+    #[serde(rename = "device.manage")]
+    DeviceManage,
+    /// Coupons, top-up bonus rules and the payment policy (C12, C14).
+    #[serde(rename = "marketing.manage")]
+    MarketingManage,
 }
 
 str_enum!(Permission {
@@ -67,6 +79,10 @@ str_enum!(Permission {
     PiiRead => "pii.read",
     SalesRead => "sales.read",
     SalesReadOwn => "sales.read_own",
+    SalesCollect => "sales.collect",
+    SalesRefund => "sales.refund",
+    DeviceManage => "device.manage",
+    MarketingManage => "marketing.manage",
 });
 
 impl Permission {
@@ -126,8 +142,11 @@ impl BuiltinRole {
                 AuditRead,
                 MemberRead,
                 SalesRead,
+                SalesCollect,
+                SalesRefund,
+                DeviceManage,
             ],
-            BuiltinRole::Cashier => &[ChainRead, StationRead, PriceRead, MemberRead, SalesRead],
+            BuiltinRole::Cashier => &[ChainRead, StationRead, PriceRead, MemberRead, SalesRead, SalesCollect],
             BuiltinRole::Attendant => &[ChainRead, StationRead, PriceRead, SalesReadOwn],
             BuiltinRole::Finance => &[ChainRead, StationRead, PriceRead, AuditRead, MemberRead, SalesRead],
         };

@@ -3,11 +3,16 @@
 
 pub mod access;
 pub mod audit;
+pub mod coupon;
+pub mod device_auth;
 pub mod field;
+pub mod fuel;
 pub mod geo;
 pub mod grade;
 pub mod hours;
 pub mod money;
+pub mod order;
+pub mod settlement;
 pub mod station;
 
 pub use field::{FieldError, FieldErrorKind};

@@ -137,6 +137,23 @@ impl ApiError {
                     })
                     .unwrap_or_default(),
             ),
+            ApiError::App(AppError::Unprocessable { code, field, message_zh }) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                (*code).into(),
+                "请求无法处理",
+                "Unprocessable request",
+                message_zh.clone(),
+                field
+                    .map(|f| {
+                        vec![FieldProblem {
+                            field: f.into(),
+                            code: (*code).into(),
+                            message: message_zh.clone(),
+                            message_en: format!("{f} cannot be used for this request"),
+                        }]
+                    })
+                    .unwrap_or_default(),
+            ),
             ApiError::App(AppError::Store(_)) | ApiError::Internal => {
                 if let ApiError::App(AppError::Store(e)) = self {
                     // Details go to the log only: driver messages may contain values.
@@ -176,6 +193,14 @@ impl ApiError {
                     "连续登录失败次数过多，账号已锁定至 {}（UTC），请稍后再试或联系管理员",
                     chrono::DateTime::from_timestamp_micros(*until_us).unwrap_or_default().format("%Y-%m-%d %H:%M:%S")
                 ),
+                vec![],
+            ),
+            ApiError::App(AppError::Channel { code, message_zh }) => (
+                StatusCode::BAD_GATEWAY,
+                "payment_refused".into(),
+                "支付未成功",
+                "Payment refused",
+                format!("{message_zh}（{code}）"),
                 vec![],
             ),
             ApiError::App(
@@ -365,13 +390,17 @@ fn outside_answer(e: &AppError) -> Option<Answer> {
         },
         AppError::NotConfigured(what) => Answer {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            code: if *what == "wechat" { "wechat_not_configured" } else { "sms_not_configured" },
+            code: match *what {
+                "wechat" => "wechat_not_configured",
+                "payment" => "payment_not_configured",
+                _ => "sms_not_configured",
+            },
             title: "服务暂不可用",
             title_en: "Service unavailable",
-            detail: if *what == "wechat" {
-                "本服务未配置微信登录，请联系管理员".into()
-            } else {
-                "本服务未配置短信验证码登录，请联系管理员".into()
+            detail: match *what {
+                "wechat" => "本服务未配置微信登录，请联系管理员".into(),
+                "payment" => "本服务未配置在线支付渠道，请使用余额或到收银台支付".into(),
+                _ => "本服务未配置短信验证码登录，请联系管理员".into(),
             },
             field: None,
             retry_after: None,

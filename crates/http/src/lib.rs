@@ -3,8 +3,10 @@
 //! document generated from the handlers.
 
 pub mod auth;
+pub mod device_auth;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod member_auth;
 pub mod middleware;
 pub mod openapi;

@@ -54,6 +54,17 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            crate::device_auth::SECURITY_SCHEME,
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "X-Signature",
+                    "加油机控制器（设备）的请求签名，四个请求头一起发送：X-Device-Id（设备编码）、X-Timestamp（Unix 秒，与服务器相差不超过 300 秒）、\
+                     X-Nonce（16–64 位 [A-Za-z0-9_-]，每个请求一个新值）、X-Signature（HMAC-SHA256 的小写十六进制，密钥为登记或轮换时下发的设备密钥原文，\
+                     签名内容为 METHOD\\nPATH_AND_QUERY\\nTIMESTAMP\\nNONCE\\nHEX(SHA256(body))\\n）",
+                ),
+            )),
+        );
     }
 }
 
@@ -127,4 +138,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(members::update_vehicle, members::delete_vehicle))
         .routes(routes!(members::find))
         .routes(routes!(members::get))
+        .merge(crate::routes::devices::router())
+        .merge(crate::routes::marketing::router())
+        .merge(crate::routes::orders::router())
 }

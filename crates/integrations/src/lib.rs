@@ -9,8 +9,10 @@
 //! line from the real adapters (ARCHITECTURE.md, rule 8 of the money path); only the SMS
 //! sandbox logs the code it "sent", so a developer can sign in on the demo.
 
+pub mod forecourt;
 mod http;
 mod mask;
+pub mod pay;
 pub mod sms;
 pub mod wechat;
 

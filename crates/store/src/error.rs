@@ -37,6 +37,17 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     ("uq_roles_chain_code", "roles.chain_id, roles.code", "code"),
     ("uq_staff_grants", "staff_grants.staff_id, staff_grants.role_id, staff_grants.station_id", "grants"),
     ("uq_staff_nozzles", "staff_nozzles.staff_id, staff_nozzles.nozzle_id", "nozzle_ids"),
+    ("uq_wallets_member", "wallets.member_id", "member_id"),
+    ("uq_orders_order_no", "orders.order_no", "order_no"),
+    ("uq_payments_out_trade_no", "payments.out_trade_no", "out_trade_no"),
+    ("uq_refunds_out_refund_no", "refunds.out_refund_no", "out_refund_no"),
+    ("uq_idempotency_keys_scope_key", "idempotency_keys.scope, idempotency_keys.idem_key", "idempotency_key"),
+    ("uq_devices_code", "devices.code", "code"),
+    ("uq_device_nonces", "device_nonces.device_id, device_nonces.nonce", "nonce"),
+    ("uq_nozzle_states_nozzle", "nozzle_states.nozzle_id", "nozzle_id"),
+    ("uq_pump_sales_device_sale", "pump_sales.device_id, pump_sales.device_sale_id", "sale_id"),
+    ("uq_pump_authorisations_order", "pump_authorisations.order_id", "order_id"),
+    ("uq_payment_policies_chain", "payment_policies.chain_id", "chain_id"),
 ];
 
 impl From<DbErr> for StoreError {

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use jiayou_app::App;
+use jiayou_integrations::pay::{PaySandboxConfig, PaySandboxHandle, SandboxChannel, spawn_pay_sandbox};
 use jiayou_integrations::sms::{SmsConfig, SmsSandboxConfig, SmsSandboxHandle, TencentSms, spawn_sms_sandbox};
 use jiayou_integrations::wechat::{
     WechatConfig, WechatHttp, WechatSandboxConfig, WechatSandboxHandle, spawn_wechat_sandbox,
@@ -42,6 +43,8 @@ pub struct TestApp {
     pub wechat: WechatSandboxHandle,
     /// The local Tencent SMS peer the app's SMS adapter talks to (`last_code(phone)`).
     pub sms: SmsSandboxHandle,
+    /// The local payment channel peer (confirm payments, inject faults).
+    pub pay: PaySandboxHandle,
     client: reqwest::Client,
     _db: std::sync::Arc<TestDatabase>,
 }
@@ -102,14 +105,20 @@ async fn spawn(backend: Backend, trust_forwarded_for: bool) -> Option<TestApp> {
             .with_base_url(sms.base_url()),
     )
     .expect("sandbox URL is valid");
-    let app =
-        App::new(store, KeyRing::generate().0).with_wechat(Arc::new(wechat_client)).with_sms(Arc::new(sms_client));
+    // The payment channel is a separate local peer with its own keys; it notifies this
+    // server, so the listener is bound first to know the callback address.
+    let pay = spawn_pay_sandbox(PaySandboxConfig::default()).await.expect("payment sandbox");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let channel = SandboxChannel::new(pay.channel_config()).expect("sandbox URL is valid");
+    let app = App::new(store, KeyRing::generate().0)
+        .with_wechat(Arc::new(wechat_client))
+        .with_sms(Arc::new(sms_client))
+        .with_payment_channel(Arc::new(channel), format!("http://{addr}/api/v1/pay/sandbox/notify"));
     let router = jiayou_http::router(
         app.clone(),
         jiayou_http::HttpConfig { admin_token: Some(ADMIN_TOKEN.to_owned()), trust_forwarded_for },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let addr = listener.local_addr().expect("local addr");
     tokio::spawn(jiayou_http::serve(listener, router, std::future::pending()));
     Some(TestApp {
         addr,
@@ -118,6 +127,7 @@ async fn spawn(backend: Backend, trust_forwarded_for: bool) -> Option<TestApp> {
         app,
         wechat,
         sms,
+        pay,
         client: reqwest::Client::new(),
         _db: db.into(),
     })
@@ -235,6 +245,37 @@ impl TestApp {
         self.create("/api/v1/chains", serde_json::json!({"code": code, "name": "测试连锁"})).await["id"]
             .as_i64()
             .expect("chain id")
+    }
+
+    /// Sends a request signed as device `code` with `secret` (the device API, F1): the
+    /// current time, a fresh nonce, `body` as JSON when given.
+    pub async fn call_device(
+        &self,
+        code: &str,
+        secret: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        use jiayou_domain::device_auth::{canonical_request, sign};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970");
+        let nonce = format!("{:016x}{:08x}", now.as_nanos() as u64, N.fetch_add(1, Ordering::Relaxed));
+        let bytes = body.map(|b| serde_json::to_vec(b).expect("JSON")).unwrap_or_default();
+        let ts = now.as_secs() as i64;
+        let signature = sign(secret.as_bytes(), &canonical_request(method.as_str(), path, ts, &nonce, &bytes));
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base_url))
+            .header("X-Device-Id", code)
+            .header("X-Timestamp", ts.to_string())
+            .header("X-Nonce", nonce)
+            .header("X-Signature", signature);
+        if body.is_some() {
+            req = req.header("content-type", "application/json").body(bytes);
+        }
+        self.send(req, None).await
     }
 }
 

@@ -14,7 +14,7 @@ mod error;
 mod login;
 mod profile;
 mod staff_view;
-mod validate;
+pub(crate) mod validate;
 mod vehicles;
 
 pub use consent::{ConsentChange, ConsentKind, ConsentRecord, ConsentState, ConsentStatus, PRIVACY_POLICY_VERSION};

@@ -5,11 +5,14 @@
 pub mod audit;
 pub mod auth;
 pub mod chains;
+pub mod devices;
 pub mod equipment;
 pub mod finder;
 pub mod grades;
 pub mod health;
+pub mod marketing;
 pub mod members;
+pub mod orders;
 pub mod prices;
 pub mod roles;
 pub mod staff;

@@ -1,16 +1,31 @@
 //! SeaORM entities, one per table of the migration set. Rows are plain data; the
 //! rules live in `jiayou_domain` and the use-cases in `jiayou_app`.
 
+pub mod alert;
 pub mod audit_head;
 pub mod audit_log;
 pub mod chain;
+pub mod channel_notification;
+pub mod coupon;
+pub mod device;
+pub mod device_nonce;
 pub mod grade;
+pub mod idempotency_key;
+pub mod ledger_entry;
 pub mod member;
 pub mod member_consent;
 pub mod member_session;
 pub mod nozzle;
+pub mod nozzle_state;
+pub mod order;
+pub mod outbox_event;
+pub mod payment;
+pub mod payment_policy;
 pub mod price_history;
 pub mod pump;
+pub mod pump_authorisation;
+pub mod pump_sale;
+pub mod refund;
 pub mod role;
 pub mod sms_code;
 pub mod sms_throttle;
@@ -22,4 +37,7 @@ pub mod staff_session;
 pub mod station;
 pub mod station_price;
 pub mod tank;
+pub mod tank_movement;
+pub mod topup_rule;
 pub mod vehicle;
+pub mod wallet;

@@ -15,6 +15,8 @@ pub struct Model {
     pub retired_at_us: Option<i64>,
     pub created_at_us: i64,
     pub updated_at_us: i64,
+    /// Book stock in thousandths of the grade's unit: sales deduct it (m0005).
+    pub book_stock: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

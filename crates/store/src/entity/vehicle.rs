@@ -15,6 +15,8 @@ pub struct Model {
     pub created_at_us: i64,
     pub updated_at_us: i64,
     pub deleted_at_us: Option<i64>,
+    /// Set while plate pay (无感支付) may charge the member's balance for this plate.
+    pub autopay_enabled_at_us: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

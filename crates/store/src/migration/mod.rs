@@ -19,6 +19,7 @@ mod m0001_platform;
 mod m0002_identity;
 mod m0003_audit;
 mod m0004_members;
+mod m0005_money;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_identity::Migration),
             Box::new(m0003_audit::Migration),
             Box::new(m0004_members::Migration),
+            Box::new(m0005_money::Migration),
         ]
     }
 }
