@@ -32,6 +32,15 @@ impl Caller {
         if self.access.holds_anywhere(permission, chain_id) { Ok(()) } else { Err(AppError::Forbidden { permission }) }
     }
 
+    /// Staff must hold `permission` at some station of their own chain: a 403 before
+    /// looking anything up, so refused roles learn nothing about what exists.
+    pub fn require_somewhere(&self, permission: Permission) -> AppResult<()> {
+        match &self.access {
+            Access::Platform => Ok(()),
+            Access::Staff { chain_id, .. } => self.require_anywhere(permission, *chain_id),
+        }
+    }
+
     pub fn visible(&self, permission: Permission, chain_id: i64) -> Visible {
         self.access.visible(permission, chain_id)
     }

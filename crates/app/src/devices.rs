@@ -318,7 +318,7 @@ impl App {
             Err(e) => return Err(e.into()),
         }
 
-        if AUTHENTICATIONS.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == 0
+        if AUTHENTICATIONS.fetch_add(1, Ordering::Relaxed).is_multiple_of(PURGE_EVERY)
             && let Err(e) = self.purge_device_nonces(now_us).await
         {
             tracing::warn!(error = %e, "purging old device nonces failed");

@@ -4,6 +4,7 @@
 
 mod audit_cmd;
 mod config;
+mod simulate;
 mod telemetry;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ use std::sync::Arc;
 
 use jiayou_domain::audit::AuditKey;
 use jiayou_domain::geo::{self, CoordSystem, LngLat};
+use jiayou_integrations::forecourt::sim::{SimConfig, SimStation};
+use jiayou_integrations::pay::{PaySandboxConfig, SandboxChannel, spawn_pay_sandbox};
 use jiayou_integrations::sms::{SmsConfig, SmsSandboxConfig, TencentSms, spawn_sms_sandbox};
 use jiayou_integrations::wechat::{WechatConfig, WechatHttp, WechatSandboxConfig, spawn_wechat_sandbox};
 use jiayou_store::Db;
@@ -54,6 +57,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Drive stations' pumps, drivers and a cashier against a running server (F1).
+    Simulate(simulate::Args),
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -143,6 +148,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             if intact { Ok(()) } else { anyhow::bail!("the audit trail is broken (see above)") }
         }
+        Command::Simulate(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            telemetry::init(&config);
+            runtime()?.block_on(simulate::run(args))
+        }
         Command::Demo { data_dir } => {
             let config = load_config(cli.config.as_deref())?;
             telemetry::init(&config);
@@ -187,7 +197,23 @@ fn with_adapters(mut app: App, config: &Config) -> anyhow::Result<App> {
     Ok(app)
 }
 
+/// Runs the money jobs (settle unanswered channel payments, expire holds, retry refunds,
+/// purge idempotency keys) every two seconds. Every server may run them: each step claims
+/// its rows with a conditional update.
+fn spawn_jobs(app: App) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            if let Err(e) = app.run_jobs(jiayou_store::now_us()).await {
+                tracing::warn!(error = %e, "money jobs round failed; retried in 2 s");
+            }
+        }
+    });
+}
+
 async fn run_server(config: &Config, app: App) -> anyhow::Result<()> {
+    spawn_jobs(app.clone());
     if config.redis_url.is_some() {
         tracing::info!("redis_url is set; this version keeps caches and live events in-process");
     }
@@ -246,8 +272,13 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
         );
         sandboxes.1 = Some(handle);
     }
-    let app = with_adapters(App::new(db, keys).with_audit_key(audit_key), &config)?;
+    // Payments go to a local peer with its own keys that notifies this server.
+    let pay = spawn_pay_sandbox(PaySandboxConfig::default()).await.context("starting the payment sandbox")?;
+    let channel = SandboxChannel::new(pay.channel_config())?;
+    let app = with_adapters(App::new(db, keys).with_audit_key(audit_key), &config)?
+        .with_payment_channel(Arc::new(channel), format!("http://{}/api/v1/pay/sandbox/notify", config.listen));
     let summary = jiayou_app::demo::seed(&app).await.context("seeding demo data")?;
+    let devices = jiayou_app::demo::pump_controllers(&app, summary.chain_id).await.context("demo pump controllers")?;
     let base = format!("http://{}", config.listen);
     println!();
     println!(
@@ -279,9 +310,30 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
     if sandboxes.1.is_some() {
         println!("                 SMS sandbox: the code is written to this log (\"SMS sandbox: sign-in code …\")");
     }
+    println!("  Payments       sandbox peer {} (open pay_params.cashier_url to pay as the driver)", pay.base_url());
+    println!(
+        "  Pumps          simulated: {} stations, 1 simulated minute per second (jiayou simulate --help)",
+        devices.len()
+    );
     println!();
+    let mut sim = SimConfig::new(
+        base.clone(),
+        summary.chain_code.clone(),
+        devices.into_iter().map(|(c, s)| SimStation::new(c, s)).collect(),
+    );
+    sim.cashier = Some(("admin".into(), jiayou_app::demo::STAFF_PASSWORD.into()));
+    sim.speed = Some(60.0);
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        // Give the server a moment to listen.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        match jiayou_integrations::forecourt::sim::run(sim, stop_rx).await {
+            Ok(report) => tracing::info!("pump simulator stopped: {}", report.summary()),
+            Err(e) => tracing::warn!(error = %e, "pump simulator stopped"),
+        }
+    });
     let served = run_server(&config, app).await;
-    drop(sandboxes);
+    drop((sandboxes, pay));
     served
 }
 

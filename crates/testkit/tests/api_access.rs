@@ -33,6 +33,8 @@ struct World {
     member_token: String,
     member_token_2: String,
     vehicle: i64,
+    /// A pump controller registered at station A.
+    device: i64,
 }
 
 async fn world() -> World {
@@ -111,6 +113,14 @@ async fn world() -> World {
         app.call_as(&member_token, Method::POST, "/api/v1/member/vehicles", Some(&json!({"plate": "云A12345"}))).await;
     assert_eq!(v.status, StatusCode::CREATED, "{}", v.text);
     let vehicle = v.body["id"].as_i64().unwrap();
+    let device = app
+        .create(
+            &format!("/api/v1/stations/{station_a}/devices"),
+            json!({"code": format!("m-{}", jiayou_testkit::unique_suffix()), "name": "控制器"}),
+        )
+        .await["device"]["id"]
+        .as_i64()
+        .unwrap();
     World {
         app,
         chain,
@@ -128,6 +138,7 @@ async fn world() -> World {
         member_token,
         member_token_2,
         vehicle,
+        device,
     }
 }
 
@@ -139,6 +150,9 @@ const STAFF_ROLES: [&str; 5] = ["chain_admin", "station_manager", "cashier", "at
 /// platform's admin token; a member's token gets 401 on every staff route.
 #[derive(Clone, Copy)]
 enum Allowed {
+    /// Pump controllers and the payment channel: only a valid signature gets in, so
+    /// every bearer (staff, admin, member) and anonymous caller is refused with 401.
+    Signed,
     Public,
     Session,
     Member,
@@ -153,6 +167,10 @@ const PLATFORM: &[&str] = &[];
 const AUDITORS: &[&str] = &["chain_admin", "finance"];
 /// `member.read` (station-scoped for the station's manager and cashier).
 const MEMBER_READERS: &[&str] = &["chain_admin", "station_manager", "cashier", "finance"];
+/// `sales.read` somewhere in the chain (attendants have `sales.read_own` only).
+const SALES_READERS: &[&str] = &["chain_admin", "station_manager", "cashier", "finance"];
+/// `sales.collect`: the counter.
+const COLLECTORS: &[&str] = &["chain_admin", "station_manager", "cashier"];
 
 /// (method, path template, allowed, body). Bodies are well-formed but invalid where
 /// the call would otherwise change the fixture, so an allowed caller gets 4xx ≠ 403.
@@ -259,6 +277,69 @@ fn matrix(w: &World) -> Vec<(&'static str, &'static str, Allowed, Option<Value>)
         ("patch", "/api/v1/roles/{id}", Roles(ADMIN), Some(json!({"name": ""}))),
         // Destructive last: retiring changes the fixture (later calls may then get 409,
         // which still tells allowed from refused).
+        ("get", "/api/v1/alerts", Roles(ALL), None),
+        ("get", "/api/v1/chains/{chain_id}/coupons", Roles(SALES_READERS), None),
+        (
+            "post",
+            "/api/v1/chains/{chain_id}/coupons",
+            Roles(ADMIN),
+            Some(
+                json!({"member_ids": [], "title": "", "rule": {"kind": "threshold", "min_fen": 0, "off_fen": 1}, "stackable": false, "grade_ids": [], "valid_until": "2020-01-01T00:00:00Z"}),
+            ),
+        ),
+        ("get", "/api/v1/chains/{chain_id}/payment-policy", Roles(SALES_READERS), None),
+        (
+            "put",
+            "/api/v1/chains/{chain_id}/payment-policy",
+            Roles(ADMIN),
+            Some(json!({"policy": {"order": []}, "hold_seconds": 0, "pay_window_seconds": 0, "autopay_max_fen": 0})),
+        ),
+        ("get", "/api/v1/chains/{chain_id}/topup-rules", Roles(SALES_READERS), None),
+        (
+            "post",
+            "/api/v1/chains/{chain_id}/topup-rules",
+            Roles(ADMIN),
+            Some(json!({"name": "", "min_amount_fen": 0, "bonus_fen": 0, "bonus_points": 0})),
+        ),
+        ("post", "/api/v1/topup-rules/{id}/retire", Roles(ADMIN), None),
+        ("get", "/api/v1/chains/{id}/ledger-check", Roles(AUDITORS), None),
+        ("get", "/api/v1/device/ping", Signed, None),
+        ("get", "/api/v1/device/config", Signed, None),
+        ("get", "/api/v1/device/authorisations", Signed, None),
+        ("post", "/api/v1/device/nozzles/{id}/status", Signed, Some(json!({"status": "idle"}))),
+        ("post", "/api/v1/device/sales", Signed, Some(json!({}))),
+        ("post", "/api/v1/pay/sandbox/notify", Signed, Some(json!({}))),
+        ("get", "/api/v1/stations/{station_id}/devices", Roles(MANAGERS), None),
+        ("post", "/api/v1/stations/{station_id}/devices", Roles(MANAGERS), Some(json!({"code": "", "name": ""}))),
+        ("get", "/api/v1/devices/{id}", Roles(MANAGERS), None),
+        ("post", "/api/v1/devices/{id}/secret", Roles(MANAGERS), None),
+        ("get", "/api/v1/stations/{id}/nozzle-status", Public, None),
+        ("get", "/api/v1/member/coupons", Member, None),
+        ("get", "/api/v1/member/topup-rules", Member, None),
+        ("get", "/api/v1/member/wallet", Member, None),
+        ("get", "/api/v1/member/wallet/ledger", Member, None),
+        ("get", "/api/v1/member/orders", Member, None),
+        ("get", "/api/v1/member/orders/{id}", Member, None),
+        ("post", "/api/v1/member/orders", Member, Some(json!({"station_id": 0, "nozzle_id": 0}))),
+        ("post", "/api/v1/member/orders/claim", Member, Some(json!({"station_id": 0, "nozzle_number": 0}))),
+        ("post", "/api/v1/member/orders/{id}/pay", Member, Some(json!({}))),
+        ("post", "/api/v1/member/orders/{id}/cancel", Member, None),
+        ("post", "/api/v1/member/topups", Member, Some(json!({"amount_fen": 0}))),
+        ("put", "/api/v1/member/vehicles/{id}/autopay", Member, Some(json!({"enabled": false}))),
+        ("get", "/api/v1/members/{id}/wallet", Roles(MEMBER_READERS), None),
+        ("get", "/api/v1/orders", Roles(ALL), None),
+        ("get", "/api/v1/orders/{id}", Roles(ALL), None),
+        ("get", "/api/v1/orders/{id}/receipt", Roles(ALL), None),
+        ("get", "/api/v1/orders/{id}/refunds", Roles(ALL), None),
+        ("post", "/api/v1/orders/{id}/collect", Roles(COLLECTORS), Some(json!({"tenders": []}))),
+        ("post", "/api/v1/orders/{id}/refunds", Roles(MANAGERS), Some(json!({"reason": ""}))),
+        (
+            "post",
+            "/api/v1/counter/sales",
+            Roles(COLLECTORS),
+            Some(json!({"station_id": w.station_a, "nozzle_number": 99})),
+        ),
+        ("post", "/api/v1/devices/{id}/retire", Roles(MANAGERS), None),
         ("post", "/api/v1/nozzles/{id}/retire", Roles(MANAGERS), None),
         ("post", "/api/v1/pumps/{id}/retire", Roles(MANAGERS), None),
         ("post", "/api/v1/tanks/{id}/retire", Roles(MANAGERS), None),
@@ -274,7 +355,11 @@ fn matrix(w: &World) -> Vec<(&'static str, &'static str, Allowed, Option<Value>)
 
 /// Fills a path template with the fixture ids it names.
 fn concrete(w: &World, path: &str) -> String {
-    let id = if path.starts_with("/api/v1/members/") {
+    let id = if path.starts_with("/api/v1/orders/") || path.starts_with("/api/v1/member/orders/") {
+        987_654_321
+    } else if path.starts_with("/api/v1/devices/") {
+        w.device
+    } else if path.starts_with("/api/v1/members/") {
         w.member_id
     } else if path.starts_with("/api/v1/member/vehicles/") {
         w.vehicle
@@ -300,10 +385,12 @@ fn concrete(w: &World, path: &str) -> String {
     let p = path
         .replace("{station_id}", &w.station_a.to_string())
         .replace("{grade_id}", &w.grade.to_string())
+        .replace("{chain_id}", &w.chain.to_string())
         .replace("{id}", &id.to_string());
     match p.as_str() {
         "/api/v1/stations/nearby" => format!("{p}?lng=102.7&lat=25.0"),
         "/api/v1/members" => format!("{p}?chain_id={}&phone=13800000000", w.chain),
+        "/api/v1/alerts" | "/api/v1/orders" => format!("{p}?chain_id={}", w.chain),
         _ => p,
     }
 }
@@ -334,6 +421,15 @@ async fn every_route_is_in_the_role_matrix() {
         for role in STAFF_ROLES {
             let r = w.app.call_as(&w.tokens[role], m.clone(), &path, body.as_ref()).await;
             let ok = match allowed {
+                Allowed::Signed => {
+                    assert_eq!(
+                        r.status,
+                        StatusCode::UNAUTHORIZED,
+                        "{role}: {method} {template} needs a signature: {}",
+                        r.text
+                    );
+                    continue;
+                }
                 Allowed::Public | Allowed::Session => true,
                 Allowed::Roles(roles) => roles.contains(&role),
                 Allowed::Member => {
@@ -362,7 +458,7 @@ async fn every_route_is_in_the_role_matrix() {
         }
         let r = w.app.call(m.clone(), &path, body.as_ref()).await;
         match allowed {
-            Allowed::Session | Allowed::Member => {
+            Allowed::Session | Allowed::Member | Allowed::Signed => {
                 assert_eq!(r.status, StatusCode::UNAUTHORIZED, "admin token is not a session: {method} {template}")
             }
             _ => assert!(

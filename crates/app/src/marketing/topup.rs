@@ -269,6 +269,7 @@ impl App {
     /// Retires a rule: new top-ups no longer get it (audited `topup_rule.retire`).
     /// Idempotent.
     pub async fn retire_topup_rule(&self, caller: &Caller, id: i64) -> AppResult<TopupRuleView> {
+        caller.require_somewhere(jiayou_domain::access::Permission::MarketingManage)?;
         let row = topup_rule::Entity::find_by_id(id)
             .one(self.db.reader())
             .await?

@@ -126,6 +126,7 @@ impl App {
         cmd: Collect,
         idem: Option<&IdemRequest>,
     ) -> AppResult<OrderView> {
+        caller.require_somewhere(Permission::SalesCollect)?;
         let o = order::Entity::find_by_id(order_id)
             .one(self.db.reader())
             .await?

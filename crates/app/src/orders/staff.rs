@@ -224,6 +224,7 @@ impl App {
         cmd: RefundCommand,
         idem: Option<&IdemRequest>,
     ) -> AppResult<RefundView> {
+        caller.require_somewhere(Permission::SalesRefund)?;
         let o =
             order::Entity::find_by_id(id).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity: "order" })?;
         let target = match o.station_id {
