@@ -114,6 +114,11 @@ impl App {
             return Err(field_conflict("quantity", "超出允许范围").into());
         }
         let policy = self.payment_policy(me.chain_id).await?;
+        // The nozzle's state row exists before the racing transactions start: creating it
+        // inside them made MySQL's insert locks deadlock under 50 concurrent drivers.
+        let ensure = self.db.begin().await?;
+        self.nozzle_state(&ensure, &nz).await?;
+        ensure.commit().await?;
         let now = now_us();
         let tx = self.db.begin().await?;
         let m = order::ActiveModel {
