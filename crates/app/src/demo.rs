@@ -516,6 +516,7 @@ async fn ensure_equipment(
         let t = app
             .create_tank(&system(), station_id, NewTank { number, grade_id, capacity, safety_min, overstock_max: None })
             .await?;
+        opening_stock(app, &t, capacity / 10 * 7).await?;
         *created = true;
         tanks.push(t);
     }
@@ -608,6 +609,46 @@ async fn ensure_prices(
         }
         *created = true;
     }
+    Ok(())
+}
+
+/// One pump controller per demo station, for the simulator: registered on first use; on
+/// later runs its secret is rotated (the demo keeps no secrets on disk). Returns
+/// `(device code, secret)` per station.
+pub async fn pump_controllers(app: &App, chain_id: i64) -> AppResult<Vec<(String, String)>> {
+    use jiayou_store::entity::station;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let caller = Caller::system("demo");
+    let stations = station::Entity::find()
+        .filter(station::Column::ChainId.eq(chain_id))
+        .filter(station::Column::RetiredAtUs.is_null())
+        .order_by_asc(station::Column::Id)
+        .all(app.db.reader())
+        .await?;
+    let mut out = vec![];
+    for st in stations {
+        let existing = app.list_devices(&caller, st.id).await?.into_iter().find(|d| d.retired_at.is_none());
+        let issued = match existing {
+            Some(d) => app.rotate_device_secret(&caller, d.id).await?,
+            None => {
+                let cmd = crate::devices::NewDevice {
+                    code: format!("DEMO-{}-P1", st.code),
+                    name: "模拟加油机控制器".into(),
+                };
+                app.register_device(&caller, st.id, cmd, None).await?
+            }
+        };
+        out.push((issued.device.code.clone(), issued.secret));
+    }
+    Ok(out)
+}
+
+/// A fresh demo tank starts 70 % full, recorded as a stock movement like any other (so
+/// the simulator's sales have fuel to take). Real deliveries come with inventory (B4).
+async fn opening_stock(app: &App, t: &crate::equipment::TankView, quantity: i64) -> AppResult<()> {
+    let tx = app.db.begin().await?;
+    crate::stock::move_stock(&tx, t.id, t.station_id, "adjust", quantity, None).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -715,35 +756,4 @@ mod tests {
             assert!((100.0..1000.0).contains(&d), "{}: offset {d} m", s.code);
         }
     }
-}
-
-/// One pump controller per demo station, for the simulator: registered on first use; on
-/// later runs its secret is rotated (the demo keeps no secrets on disk). Returns
-/// `(device code, secret)` per station.
-pub async fn pump_controllers(app: &App, chain_id: i64) -> AppResult<Vec<(String, String)>> {
-    use jiayou_store::entity::station;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-    let caller = Caller::system("demo");
-    let stations = station::Entity::find()
-        .filter(station::Column::ChainId.eq(chain_id))
-        .filter(station::Column::RetiredAtUs.is_null())
-        .order_by_asc(station::Column::Id)
-        .all(app.db.reader())
-        .await?;
-    let mut out = vec![];
-    for st in stations {
-        let existing = app.list_devices(&caller, st.id).await?.into_iter().find(|d| d.retired_at.is_none());
-        let issued = match existing {
-            Some(d) => app.rotate_device_secret(&caller, d.id).await?,
-            None => {
-                let cmd = crate::devices::NewDevice {
-                    code: format!("DEMO-{}-P1", st.code),
-                    name: "模拟加油机控制器".into(),
-                };
-                app.register_device(&caller, st.id, cmd, None).await?
-            }
-        };
-        out.push((issued.device.code.clone(), issued.secret));
-    }
-    Ok(out)
 }

@@ -176,7 +176,7 @@ impl App {
         }
         let name = p.check(field::text("name", &cmd.name, MAX_NAME_CHARS));
         p.finish()?;
-        let name = name.expect("checked");
+        let name = name.unwrap_or_default();
         self.live_station(station_id).await?;
 
         let secret = new_secret();

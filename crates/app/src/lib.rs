@@ -22,6 +22,7 @@ pub mod prices;
 pub mod roles;
 pub mod staff;
 pub mod stations;
+pub(crate) mod stock;
 pub mod wallet;
 
 use std::sync::Arc;

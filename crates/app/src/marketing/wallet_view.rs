@@ -15,7 +15,7 @@ use crate::paging::{self, Page, PageRequest};
 use crate::{App, AppError, AppResult, Caller};
 
 /// Ledger accounts of a member's wallet.
-const WALLET_ACCOUNTS: [&str; 3] = ["balance_paid", "balance_bonus", "points"];
+const WALLET_ACCOUNTS: [&str; 3] = [crate::wallet::PAID, crate::wallet::BONUS, crate::wallet::POINTS];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct WalletView {

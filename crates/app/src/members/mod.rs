@@ -27,9 +27,8 @@ pub use profile::{MemberExport, MemberProfile, MemberSessionView, ProfileChange,
 pub use staff_view::{MemberAdminView, MemberFilter, MemberVehicleAdminView};
 pub use vehicles::{NewVehicle, VehicleChange, VehicleView};
 
-use jiayou_store::StoreError;
 use jiayou_store::entity::member;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ConnectionTrait, EntityTrait};
 
 use crate::{App, AppError, AppResult};
 
@@ -56,10 +55,7 @@ pub struct MemberAuth {
     pub ip: Option<String>,
 }
 
-/// A server-side failure that is not the caller's fault (answered as 500, logged).
-pub(crate) fn internal(message: impl Into<String>) -> AppError {
-    AppError::Store(StoreError::Db(DbErr::Custom(message.into())))
-}
+pub(crate) use crate::error::internal;
 
 impl App {
     /// Opens a sealed column; a value that fails to open is a server error (the message

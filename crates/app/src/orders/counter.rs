@@ -18,7 +18,6 @@ use super::{GoodsItem, OrderView, lock, new_order_no, parse_status, save, view_o
 use crate::error::{Problems, field_conflict, internal};
 use crate::idempotency::IdemRequest;
 use crate::orders::member::{MAX_ORDER_FEN, blank_order};
-use crate::stations::target;
 use crate::{App, AppError, AppResult, Caller, wallet};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -80,9 +79,7 @@ impl App {
                     p.push(field_conflict("items", "超出允许范围"));
                 }
                 let mut gross = 0i64;
-                for (i, it) in items.iter().enumerate() {
-                    let name = format!("items[{i}]");
-                    let _ = name;
+                for it in &items {
                     p.check(field::text("items.name", &it.name, 40));
                     p.check(field::int_range("items.unit_price_fen", it.unit_price_fen, 1, 1_000_000));
                     p.check(field::int_range("items.count", it.count, 1, 999));
@@ -132,8 +129,7 @@ impl App {
             .await?
             .ok_or(AppError::NotFound { entity: "order" })?;
         let station_id = o.station_id.ok_or(AppError::NotFound { entity: "order" })?;
-        let st = self.authorize_station(caller, Permission::SalesCollect, station_id).await?;
-        caller.require(Permission::SalesCollect, target(&st))?;
+        self.authorize_station(caller, Permission::SalesCollect, station_id).await?;
         let mut p = Problems::default();
         if cmd.tenders.is_empty() || cmd.tenders.len() > 4 {
             p.push(field_conflict("tenders", "超出允许范围"));
@@ -262,7 +258,8 @@ impl App {
             .await?;
             wallet::entry(&tx, m.chain_id, m.station_id, m.member_id, Some(m.id), None, method, "payment", fen).await?;
         }
-        let m = self.mark_paid(&tx, &m, &caller.actor()).await?;
+        let policy = self.payment_policy(m.chain_id).await?;
+        let m = self.mark_paid(&tx, &m, &policy, &caller.actor()).await?;
         let v = view_of(&tx, &m).await?;
         self.finish_idem(&tx, idem, 200, &v).await?;
         tx.commit().await?;

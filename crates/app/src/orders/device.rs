@@ -14,10 +14,10 @@ use jiayou_domain::settlement::{self, Request, Wallet};
 use jiayou_domain::{FieldError, FieldErrorKind, field};
 use jiayou_store::entity::{
     alert, coupon, grade, nozzle, nozzle_state, order, outbox_event, pump, pump_authorisation, pump_sale,
-    station_price, tank, tank_movement, vehicle,
+    station_price, vehicle,
 };
 use jiayou_store::{StoreError, now_us};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
@@ -291,22 +291,7 @@ impl App {
         })?;
 
         // Fuel left the tank: book stock goes down now, whatever happens to the money.
-        tank::Entity::update_many()
-            .col_expr(tank::Column::BookStock, Expr::col(tank::Column::BookStock).sub(cmd.quantity))
-            .filter(tank::Column::Id.eq(nz.tank_id))
-            .exec(&tx)
-            .await?;
-        tank_movement::ActiveModel {
-            tank_id: Set(nz.tank_id),
-            station_id: Set(dev.station_id),
-            kind: Set("sale".into()),
-            quantity: Set(-cmd.quantity),
-            pump_sale_id: Set(Some(sale.id)),
-            created_at_us: Set(now),
-            ..Default::default()
-        }
-        .insert(&tx)
-        .await?;
+        crate::stock::move_stock(&tx, nz.tank_id, dev.station_id, "sale", -cmd.quantity, Some(sale.id)).await?;
         let state = self.nozzle_state(&tx, &nz).await?;
         nozzle_state::Entity::update_many()
             .col_expr(nozzle_state::Column::Totalizer, Expr::value(cmd.totalizer))
@@ -365,23 +350,23 @@ impl App {
         id: i64,
         nozzle_id: i64,
     ) -> AppResult<Option<order::Model>> {
-        let a = pump_authorisation::Entity::find_by_id(id).lock_exclusive().one(tx).await?;
-        let Some(a) = a.filter(|a| a.station_id == dev.station_id) else {
+        let found = pump_authorisation::Entity::find_by_id(id).one(tx).await?;
+        let Some(order_id) = found.filter(|a| a.station_id == dev.station_id).map(|a| a.order_id) else {
             return Err(FieldError::new("authorisation_id", FieldErrorKind::NotFound).into());
         };
-        if a.status != "pending" || a.nozzle_id != nozzle_id {
-            raise_alert(
-                tx,
-                dev,
-                "authorisation_mismatch",
-                "warning",
-                Some(a.order_id),
-                None,
-                serde_json::json!({
-                    "authorisation_id": a.id, "status": a.status, "nozzle_id": nozzle_id,
-                }),
-            )
-            .await?;
+        // The order first, then its authorisation: the order every use-case locks in (a
+        // cancellation racing this sale must not deadlock).
+        let m = lock(tx, order_id).await?;
+        let a = pump_authorisation::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(tx)
+            .await?
+            .ok_or_else(|| internal("authorisation vanished"))?;
+        if a.status != "pending" || a.nozzle_id != nozzle_id || m.status != OrderStatus::Authorised.as_str() {
+            let detail = serde_json::json!({
+                "authorisation_id": a.id, "status": a.status, "nozzle_id": nozzle_id, "order_status": m.status,
+            });
+            raise_alert(tx, dev, "authorisation_mismatch", "warning", Some(a.order_id), None, detail).await?;
             return Ok(None);
         }
         pump_authorisation::Entity::update_many()
@@ -390,8 +375,7 @@ impl App {
             .filter(pump_authorisation::Column::Id.eq(a.id))
             .exec(tx)
             .await?;
-        let m = lock(tx, a.order_id).await?;
-        Ok((m.status == OrderStatus::Authorised.as_str()).then_some(m))
+        Ok(Some(m))
     }
 
     /// Completes a prepaid order with what was dispensed; the unused part goes back the
@@ -451,7 +435,7 @@ impl App {
         self.refund_lines(tx, &m, &res.refunds, "underfill", "预付退差：实际加油金额少于预付金额", None, 0).await?;
         self.release_instruments(tx, &m, &res.coupons_released, res.points_returned).await?;
         self.release_nozzle(tx, &m).await?;
-        let m = self.earn_points(tx, &m).await?;
+        let m = self.earn_points(tx, &m, &policy).await?;
         emit(tx, &m, "order.completed").await?;
         self.audit(tx, actor, order_entry(&m, "order.complete")).await?;
         Ok(m)
@@ -465,11 +449,7 @@ impl App {
         nz: &nozzle::Model,
         sale: &pump_sale::Model,
     ) -> AppResult<order::Model> {
-        let price = station_price::Entity::find()
-            .filter(station_price::Column::StationId.eq(dev.station_id))
-            .filter(station_price::Column::GradeId.eq(nz.grade_id))
-            .one(tx)
-            .await?;
+        let price = super::station_price_of(tx, dev.station_id, nz.grade_id).await?;
         if price.as_ref().is_some_and(|p| p.list_price_fen != sale.unit_price_fen) {
             raise_alert(
                 tx,
@@ -533,24 +513,8 @@ impl App {
         let policy = self.payment_policy(m.chain_id).await?;
         let sp = tx.begin().await?;
         let attempt: AppResult<order::Model> = async {
-            // The member price of the grade, when lower than the pump's.
             let mut am = order::ActiveModel { member_id: Set(Some(v.member_id)), ..Default::default() };
-            let mut gross = m.gross_fen;
-            if let (Some(station), Some(grade), Some(q)) = (m.station_id, m.grade_id, m.dispensed_quantity) {
-                let price = station_price::Entity::find()
-                    .filter(station_price::Column::StationId.eq(station))
-                    .filter(station_price::Column::GradeId.eq(grade))
-                    .one(&sp)
-                    .await?;
-                if let Some(p) = price.filter(|p| Some(p.version) == m.price_version) {
-                    if p.member_price_fen < m.unit_price_fen.unwrap_or(0) {
-                        gross = fuel::amount_for_quantity(q, p.member_price_fen);
-                        am.unit_price_fen = Set(Some(p.member_price_fen));
-                        am.price_kind = Set(Some("member".into()));
-                        am.gross_fen = Set(gross);
-                    }
-                }
-            }
+            let gross = super::member_reprice(&sp, m, &mut am).await?;
             if gross > policy.autopay_max_fen {
                 return Err(AppError::conflict("autopay_limit", None, "超过无感支付单笔限额"));
             }
@@ -570,7 +534,7 @@ impl App {
             am.payable_fen = Set(plan.payable_fen);
             let m = save(&sp, m, am).await?;
             self.take_plan(&sp, &m, &plan).await?;
-            self.mark_paid(&sp, &m, actor).await
+            self.mark_paid(&sp, &m, &policy, actor).await
         }
         .await;
         match attempt {
@@ -682,10 +646,14 @@ impl App {
 
     /// The paid prepayment's authorisation for the pump, valid for the policy's payment
     /// window; the nozzle stays held as long.
-    pub(crate) async fn authorise_pump(&self, tx: &DatabaseTransaction, m: &order::Model) -> AppResult<()> {
-        let policy = self.payment_policy(m.chain_id).await?;
+    pub(crate) async fn authorise_pump(
+        &self,
+        tx: &DatabaseTransaction,
+        m: &order::Model,
+        policy: &crate::marketing::PaymentPolicyView,
+    ) -> AppResult<()> {
         let now = now_us();
-        let expires = now + i64::from(policy.pay_window_seconds) * 1_000_000;
+        let expires = now + policy.pay_window_seconds * 1_000_000;
         pump_authorisation::ActiveModel {
             chain_id: Set(m.chain_id),
             station_id: Set(m.station_id.ok_or_else(|| internal("prepay without station"))?),

@@ -137,7 +137,7 @@ impl App {
             requested_quantity: Set(cmd.quantity.or(Some(quantity))),
             gross_fen: Set(gross),
             payable_fen: Set(gross),
-            hold_expires_at_us: Set(Some(now + i64::from(policy.hold_seconds) * 1_000_000)),
+            hold_expires_at_us: Set(Some(now + policy.hold_seconds * 1_000_000)),
             ..blank_order(now)
         }
         .insert(&tx)
@@ -162,12 +162,13 @@ impl App {
         idem: Option<&IdemRequest>,
     ) -> AppResult<OrderView> {
         if cmd.coupon_ids.len() > 5 {
-            return Err(FieldError::new("coupon_ids", FieldErrorKind::TooLong { max: 5 }).into());
+            return Err(field_conflict("coupon_ids", "每单最多使用 5 张优惠券").into());
         }
         if let Some(points) = cmd.points {
             field::int_range("points", points, 0, i64::MAX)?;
         }
-        let policy = self.payment_policy(me.chain_id).await?.policy;
+        let policy_view = self.payment_policy(me.chain_id).await?;
+        let policy = &policy_view.policy;
         let tx = self.db.begin().await?;
         let m = lock(&tx, order_id).await?;
         if m.member_id != Some(me.member_id) {
@@ -193,7 +194,7 @@ impl App {
             channel: (cmd.use_channel && self.pay.is_some()).then_some(ExternalTender::Channel),
         };
         let wallet = Wallet { paid_fen: w.paid_fen, bonus_fen: w.bonus_fen, points: w.points };
-        let plan = settlement::plan(&policy, &wallet, &request).map_err(|s| {
+        let plan = settlement::plan(policy, &wallet, &request).map_err(|s| {
             if cmd.use_channel && self.pay.is_none() {
                 AppError::NotConfigured("payment")
             } else {
@@ -212,7 +213,7 @@ impl App {
         let m = save(&tx, &m, am).await?;
         let channel_fen = plan.tender_fen(Tender::Channel);
         if channel_fen == 0 {
-            let m = self.mark_paid(&tx, &m, &Actor::member(me.member_id, me.ip.clone())).await?;
+            let m = self.mark_paid(&tx, &m, &policy_view, &Actor::member(me.member_id, me.ip.clone())).await?;
             let v = view_of(&tx, &m).await?;
             self.finish_idem(&tx, idem, 200, &v).await?;
             tx.commit().await?;
@@ -387,17 +388,7 @@ impl App {
         }
         let m = if m.member_id.is_none() && m.plan.is_none() {
             let mut am = order::ActiveModel { member_id: Set(Some(me.member_id)), ..Default::default() };
-            // The member price of the price version the sale was made at, if lower.
-            if let (Some(grade), Some(q)) = (m.grade_id, m.dispensed_quantity) {
-                let price = current_price(self, st.id, grade).await?;
-                if Some(price.version) == m.price_version && price.member_price_fen < m.unit_price_fen.unwrap_or(0) {
-                    let gross = fuel::amount_for_quantity(q, price.member_price_fen);
-                    am.unit_price_fen = Set(Some(price.member_price_fen));
-                    am.price_kind = Set(Some("member".into()));
-                    am.gross_fen = Set(gross);
-                    am.payable_fen = Set(gross);
-                }
-            }
+            super::member_reprice(&tx, &m, &mut am).await?;
             save(&tx, &m, am).await?
         } else {
             m
@@ -467,10 +458,7 @@ impl App {
             .paginate(self.db.reader(), per_page);
         let total = q.num_items().await?;
         let rows = q.fetch_page(page.max(1) - 1).await?;
-        let mut items = vec![];
-        for m in &rows {
-            items.push(view_of(self.db.reader(), m).await?);
-        }
+        let items = super::views_of(self.db.reader(), &rows).await?;
         Ok(Page { items, page: page.max(1), per_page, total })
     }
 
@@ -506,7 +494,7 @@ impl App {
             payable_fen: Set(cmd.amount_fen),
             plan: Set(Some(serde_json::to_string(&plan).map_err(|e| internal(e.to_string()))?)),
             topup_rule_id: Set(rule.map(|r| r.id)),
-            hold_expires_at_us: Set(Some(now + i64::from(policy.pay_window_seconds) * 1_000_000)),
+            hold_expires_at_us: Set(Some(now + policy.pay_window_seconds * 1_000_000)),
             ..blank_order(now)
         }
         .insert(&tx)
@@ -549,10 +537,7 @@ impl App {
 
 /// The station's current price for a grade, or a clear refusal when it has none.
 pub(crate) async fn current_price(app: &App, station_id: i64, grade_id: i64) -> AppResult<station_price::Model> {
-    station_price::Entity::find()
-        .filter(station_price::Column::StationId.eq(station_id))
-        .filter(station_price::Column::GradeId.eq(grade_id))
-        .one(app.db.reader())
+    super::station_price_of(app.db.reader(), station_id, grade_id)
         .await?
         .ok_or_else(|| AppError::conflict("no_price", Some("grade_id"), "该油品尚未定价，暂不能下单"))
 }

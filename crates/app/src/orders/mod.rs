@@ -24,7 +24,7 @@ pub mod staff;
 use chrono::{DateTime, Utc};
 use jiayou_domain::order::{OrderEvent, OrderKind, OrderStatus};
 use jiayou_domain::settlement::Plan;
-use jiayou_store::entity::{order, outbox_event, payment};
+use jiayou_store::entity::{order, outbox_event, payment, station_price};
 use jiayou_store::now_us;
 use rand::Rng;
 use sea_orm::sea_query::Expr;
@@ -201,6 +201,16 @@ pub(crate) async fn view_of(db: &impl ConnectionTrait, m: &order::Model) -> AppR
     view(m, p.as_ref())
 }
 
+/// Views of a page of orders with one query for all their payments (not one per order).
+pub(crate) async fn views_of(db: &impl ConnectionTrait, rows: &[order::Model]) -> AppResult<Vec<OrderView>> {
+    let payments = payment::Entity::find()
+        .filter(payment::Column::OrderId.is_in(rows.iter().map(|m| m.id)))
+        .order_by_desc(payment::Column::Id)
+        .all(db)
+        .await?;
+    rows.iter().map(|m| view(m, payments.iter().find(|p| p.order_id == m.id))).collect()
+}
+
 /// Reads an order for change. On PostgreSQL/MySQL the row stays locked until `tx` ends,
 /// which orders concurrent writers of one order; [`save`] re-checks the version anyway.
 pub(crate) async fn lock(tx: &DatabaseTransaction, id: i64) -> AppResult<order::Model> {
@@ -282,6 +292,44 @@ pub(crate) async fn emit(tx: &DatabaseTransaction, m: &order::Model, topic: &str
     .insert(tx)
     .await?;
     Ok(())
+}
+
+/// The station's current price row for a grade, if it has one.
+pub(crate) async fn station_price_of(
+    db: &impl ConnectionTrait,
+    station_id: i64,
+    grade_id: i64,
+) -> AppResult<Option<station_price::Model>> {
+    Ok(station_price::Entity::find()
+        .filter(station_price::Column::StationId.eq(station_id))
+        .filter(station_price::Column::GradeId.eq(grade_id))
+        .one(db)
+        .await?)
+}
+
+/// A member takes a sale the pump made at the list price: the member price of the same
+/// price version applies when it is lower (a price changed since then does not).
+/// Sets the price columns of `am` and returns the gross the member owes.
+pub(crate) async fn member_reprice(
+    db: &impl ConnectionTrait,
+    m: &order::Model,
+    am: &mut order::ActiveModel,
+) -> AppResult<i64> {
+    let (Some(station), Some(grade), Some(q)) = (m.station_id, m.grade_id, m.dispensed_quantity) else {
+        return Ok(m.gross_fen);
+    };
+    let Some(p) = station_price_of(db, station, grade).await?.filter(|p| Some(p.version) == m.price_version) else {
+        return Ok(m.gross_fen);
+    };
+    if p.member_price_fen >= m.unit_price_fen.unwrap_or(0) {
+        return Ok(m.gross_fen);
+    }
+    let gross = jiayou_domain::fuel::amount_for_quantity(q, p.member_price_fen);
+    am.unit_price_fen = Set(Some(p.member_price_fen));
+    am.price_kind = Set(Some("member".into()));
+    am.gross_fen = Set(gross);
+    am.payable_fen = Set(gross);
+    Ok(gross)
 }
 
 /// Bumps the order's version without other change (a payment row changed under it), so

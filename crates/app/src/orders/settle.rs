@@ -6,9 +6,9 @@
 //! On payment success, one transaction: the order moves, ledger rows, coupons consumed,
 //! points earned, audit row, outbox event (issue 4, point 6).
 
-use jiayou_domain::coupon::{Coupon, CouponRule};
+use jiayou_domain::coupon::Coupon;
 use jiayou_domain::order::{OrderEvent, OrderKind, OrderStatus};
-use jiayou_domain::settlement::{self, Plan, Tender, TenderPart};
+use jiayou_domain::settlement::{self, PaymentPolicy, Plan, Tender, TenderPart};
 use jiayou_integrations::pay::{Notification, PaymentState, RefundRequest, RefundState};
 use jiayou_store::entity::{channel_notification, coupon, order, payment, pump_authorisation, refund, topup_rule};
 use jiayou_store::now_us;
@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 use super::{emit, lock, parse_status, plan_of, save, transition};
 use crate::audit::{Actor, AuditEntry};
 use crate::error::internal;
+use crate::marketing::PaymentPolicyView;
 use crate::wallet::{self, Movement, Pots};
 use crate::{App, AppError, AppResult};
 
@@ -77,6 +78,7 @@ impl App {
         &self,
         tx: &DatabaseTransaction,
         m: &order::Model,
+        policy: &PaymentPolicyView,
         actor: &Actor,
     ) -> AppResult<order::Model> {
         let (kind, _) = parse_status(m)?;
@@ -85,9 +87,9 @@ impl App {
         let am = order::ActiveModel { paid_fen: Set(plan.money_paid_fen()), ..Default::default() };
         let mut m = transition(tx, m, OrderEvent::Paid { dispensed }, am).await?;
         match kind {
-            OrderKind::Prepay => self.authorise_pump(tx, &m).await?,
+            OrderKind::Prepay => self.authorise_pump(tx, &m, policy).await?,
             OrderKind::Topup => self.credit_topup(tx, &m).await?,
-            OrderKind::Postpay | OrderKind::Counter => m = self.earn_points(tx, &m).await?,
+            OrderKind::Postpay | OrderKind::Counter => m = self.earn_points(tx, &m, &policy.policy).await?,
         }
         emit(tx, &m, if dispensed { "order.completed" } else { "order.paid" }).await?;
         let entry = order_entry(&m, if dispensed { "order.complete" } else { "order.pay" });
@@ -96,10 +98,14 @@ impl App {
     }
 
     /// Points earned on the money of a completed order (C5), credited to the member.
-    pub(crate) async fn earn_points(&self, tx: &DatabaseTransaction, m: &order::Model) -> AppResult<order::Model> {
+    pub(crate) async fn earn_points(
+        &self,
+        tx: &DatabaseTransaction,
+        m: &order::Model,
+        policy: &PaymentPolicy,
+    ) -> AppResult<order::Model> {
         let (Some(member_id), Some(plan)) = (m.member_id, plan_of(m)?) else { return Ok(m.clone()) };
-        let policy = self.payment_policy(m.chain_id).await?.policy;
-        let earned = settlement::points_earned(&policy, plan.money_paid_fen());
+        let earned = settlement::points_earned(policy, plan.money_paid_fen());
         if earned <= 0 {
             return Ok(m.clone());
         }
@@ -132,27 +138,7 @@ impl App {
             topup_rule::Entity::find_by_id(rule_id).one(tx).await?.ok_or_else(|| internal("top-up rule gone"))?;
         wallet::credit(tx, mv("bonus"), Pots { paid_fen: 0, bonus_fen: rule.bonus_fen, points: rule.bonus_points })
             .await?;
-        if let Some(spec) = rule.coupon_rule.as_deref() {
-            let coupon_rule: CouponRule =
-                serde_json::from_str(spec).map_err(|e| internal(format!("top-up rule {rule_id} coupon: {e}")))?;
-            let now = now_us();
-            let until = now + i64::from(rule.coupon_valid_days) * 86_400_000_000;
-            for _ in 0..rule.coupon_count {
-                self.issue_coupon_in(
-                    tx,
-                    m.chain_id,
-                    member_id,
-                    &rule.name,
-                    coupon_rule,
-                    false,
-                    vec![],
-                    now,
-                    until,
-                    "topup_bonus",
-                )
-                .await?;
-            }
-        }
+        self.issue_topup_coupons_in(tx, &rule, member_id).await?;
         Ok(())
     }
 
@@ -338,15 +324,14 @@ impl App {
         actor: &Actor,
     ) -> AppResult<ChannelOutcome> {
         let tx = self.db.begin().await?;
-        let Some(p) = payment::Entity::find()
-            .filter(payment::Column::OutTradeNo.eq(out_trade_no))
-            .lock_exclusive()
-            .one(&tx)
-            .await?
-        else {
+        let find = || payment::Entity::find().filter(payment::Column::OutTradeNo.eq(out_trade_no));
+        let Some(order_id) = find().one(&tx).await?.map(|p| p.order_id) else {
             return Ok(ChannelOutcome::Unknown);
         };
-        let m = lock(&tx, p.order_id).await?;
+        // Locks in the order every use-case takes them: the order, then its payments
+        // (a cancellation racing a notification must not deadlock).
+        let m = lock(&tx, order_id).await?;
+        let p = find().lock_exclusive().one(&tx).await?.ok_or_else(|| internal("payment vanished"))?;
         let now = now_us();
         let outcome = match state {
             PaymentState::Succeeded { transaction_id, amount_fen, .. } => {
@@ -378,7 +363,8 @@ impl App {
                 let (_, status) = parse_status(&m)?;
                 if status == OrderStatus::AwaitingPayment {
                     self.faults.hit("settle.before_commit")?;
-                    self.mark_paid(&tx, &m, actor).await?;
+                    let policy = self.payment_policy(m.chain_id).await?;
+                    self.mark_paid(&tx, &m, &policy, actor).await?;
                     ChannelOutcome::Applied
                 } else {
                     // Paid for an order that is closed (or paid otherwise): never keep it.
@@ -449,7 +435,7 @@ impl App {
         let channel = self.pay.as_ref().ok_or(AppError::NotConfigured("payment"))?;
         let n = channel
             .verify_notification(headers, body, chrono::Utc::now())
-            .map_err(|e| AppError::conflict(e.code(), None, e.message_zh()))?;
+            .map_err(|e| AppError::Unauthenticated { code: e.code(), message_zh: e.message_zh().into() })?;
         let actor = Actor::system(format!("channel:{}", channel.name()));
         let (kind, out_trade_no, out_refund_no, amount, outcome) = match &n {
             Notification::Payment { out_trade_no, amount_fen, currency, state, .. } => {

@@ -96,11 +96,15 @@ impl App {
             Visible::Only(stations) if !stations.is_empty() => q = q.filter(order::Column::StationId.is_in(stations)),
             Visible::Only(_) => {
                 // Attendants: their own nozzles only (sales.read_own).
-                let Access::Staff { nozzles, .. } = &caller.access else { unreachable!("platform sees all") };
-                if !caller.access.holds_anywhere(Permission::SalesReadOwn, f.chain_id) {
-                    return Err(AppError::Forbidden { permission: Permission::SalesRead });
-                }
-                q = q.filter(order::Column::NozzleId.is_in(nozzles.clone()));
+                let nozzles = match &caller.access {
+                    Access::Staff { nozzles, .. }
+                        if caller.access.holds_anywhere(Permission::SalesReadOwn, f.chain_id) =>
+                    {
+                        nozzles.clone()
+                    }
+                    _ => return Err(AppError::Forbidden { permission: Permission::SalesRead }),
+                };
+                q = q.filter(order::Column::NozzleId.is_in(nozzles));
             }
         }
         if let Some(s) = f.station_id {
@@ -122,10 +126,7 @@ impl App {
         let page = f.page.unwrap_or(1).max(1);
         let pages = q.order_by_desc(order::Column::Id).paginate(self.db.reader(), per_page);
         let total = pages.num_items().await?;
-        let mut items = vec![];
-        for m in pages.fetch_page(page - 1).await? {
-            items.push(view_of(self.db.reader(), &m).await?);
-        }
+        let items = super::views_of(self.db.reader(), &pages.fetch_page(page - 1).await?).await?;
         Ok(Page { items, page, per_page, total })
     }
 
@@ -138,10 +139,7 @@ impl App {
     async fn visible_order(&self, caller: &Caller, id: i64) -> AppResult<order::Model> {
         let m =
             order::Entity::find_by_id(id).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity: "order" })?;
-        let target = match m.station_id {
-            Some(s) => Target::Station { chain_id: m.chain_id, station_id: s },
-            None => Target::Chain(m.chain_id),
-        };
+        let target = order_target(&m);
         if caller.require(Permission::SalesRead, target).is_ok() {
             return Ok(m);
         }
@@ -227,11 +225,7 @@ impl App {
         caller.require_somewhere(Permission::SalesRefund)?;
         let o =
             order::Entity::find_by_id(id).one(self.db.reader()).await?.ok_or(AppError::NotFound { entity: "order" })?;
-        let target = match o.station_id {
-            Some(s) => Target::Station { chain_id: o.chain_id, station_id: s },
-            None => Target::Chain(o.chain_id),
-        };
-        caller.require(Permission::SalesRefund, target)?;
+        caller.require(Permission::SalesRefund, order_target(&o))?;
         let mut p = Problems::default();
         p.check(field::text("reason", &cmd.reason, 200));
         if let Some(a) = cmd.amount_fen {
@@ -341,5 +335,13 @@ impl App {
                 created_at: instant(a.created_at_us),
             })
             .collect())
+    }
+}
+
+/// The permission target of an order: its station, or the chain for top-ups.
+fn order_target(m: &order::Model) -> Target {
+    match m.station_id {
+        Some(s) => Target::Station { chain_id: m.chain_id, station_id: s },
+        None => Target::Chain(m.chain_id),
     }
 }

@@ -29,7 +29,9 @@ use crate::auth::Auth;
 use crate::device_auth::SignedDevice;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::idempotency::{IdemReply, IdempotencyKey, fingerprint, idempotent};
+use crate::idempotency::{
+    IdemReply, IdempotencyKey, caller_scope, device_scope, fingerprint, idempotent, member_scope,
+};
 use crate::member_auth::MemberSession;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -70,7 +72,7 @@ pub async fn preorder(
     ApiJson(cmd): ApiJson<NewPreorder>,
 ) -> ApiResult<Idem> {
     let fp = fingerprint("POST", "/api/v1/member/orders", &cmd);
-    let scope = format!("member:{}", me.member_id);
+    let scope = member_scope(me.member_id);
     let app = s.app.clone();
     idempotent(&s, scope, key, fp, StatusCode::CREATED, |idem| async move {
         app.member_preorder(&me, cmd, idem.as_ref()).await
@@ -130,7 +132,7 @@ pub async fn pay(
 ) -> ApiResult<Idem> {
     let fp = fingerprint("POST", &format!("/api/v1/member/orders/{id}/pay"), &cmd);
     let app = s.app.clone();
-    idempotent(&s, format!("member:{}", me.member_id), key, fp, StatusCode::OK, |idem| async move {
+    idempotent(&s, member_scope(me.member_id), key, fp, StatusCode::OK, |idem| async move {
         app.member_pay(&me, id, cmd, idem.as_ref()).await
     })
     .await
@@ -148,7 +150,7 @@ pub async fn cancel(
 ) -> ApiResult<Idem> {
     let fp = fingerprint("POST", &format!("/api/v1/member/orders/{id}/cancel"), &());
     let app = s.app.clone();
-    idempotent(&s, format!("member:{}", me.member_id), key, fp, StatusCode::OK, |idem| async move {
+    idempotent(&s, member_scope(me.member_id), key, fp, StatusCode::OK, |idem| async move {
         app.member_cancel(&me, id, idem.as_ref()).await
     })
     .await
@@ -166,7 +168,7 @@ pub async fn claim(
 ) -> ApiResult<Idem> {
     let fp = fingerprint("POST", "/api/v1/member/orders/claim", &cmd);
     let app = s.app.clone();
-    idempotent(&s, format!("member:{}", me.member_id), key, fp, StatusCode::OK, |idem| async move {
+    idempotent(&s, member_scope(me.member_id), key, fp, StatusCode::OK, |idem| async move {
         app.member_claim(&me, cmd, idem.as_ref()).await
     })
     .await
@@ -184,7 +186,7 @@ pub async fn topup(
 ) -> ApiResult<Idem> {
     let fp = fingerprint("POST", "/api/v1/member/topups", &cmd);
     let app = s.app.clone();
-    idempotent(&s, format!("member:{}", me.member_id), key, fp, StatusCode::CREATED, |idem| async move {
+    idempotent(&s, member_scope(me.member_id), key, fp, StatusCode::CREATED, |idem| async move {
         app.member_topup(&me, cmd, idem.as_ref()).await
     })
     .await
@@ -255,7 +257,7 @@ pub async fn device_sale(
     let cmd = dev.body;
     let fp = fingerprint("POST", "/api/v1/device/sales", &cmd);
     let app = s.app.clone();
-    idempotent(&s, format!("device:{}", device.device_id), key, fp, StatusCode::CREATED, |idem| async move {
+    idempotent(&s, device_scope(&device), key, fp, StatusCode::CREATED, |idem| async move {
         app.device_report_sale(&device, cmd, idem.as_ref()).await
     })
     .await
@@ -273,7 +275,7 @@ pub async fn counter_sale(
 ) -> ApiResult<Idem> {
     let fp = fingerprint("POST", "/api/v1/counter/sales", &cmd);
     let app = s.app.clone();
-    idempotent(&s, c.label.clone(), key, fp, StatusCode::OK, |idem| async move {
+    idempotent(&s, caller_scope(&c), key, fp, StatusCode::OK, |idem| async move {
         app.counter_sale(&c, cmd, idem.as_ref()).await
     })
     .await
@@ -292,7 +294,7 @@ pub async fn collect(
 ) -> ApiResult<Idem> {
     let fp = fingerprint("POST", &format!("/api/v1/orders/{id}/collect"), &cmd);
     let app = s.app.clone();
-    idempotent(&s, c.label.clone(), key, fp, StatusCode::OK, |idem| async move {
+    idempotent(&s, caller_scope(&c), key, fp, StatusCode::OK, |idem| async move {
         app.counter_collect(&c, id, cmd, idem.as_ref()).await
     })
     .await
@@ -336,7 +338,7 @@ pub async fn refund(
 ) -> ApiResult<Idem> {
     let fp = fingerprint("POST", &format!("/api/v1/orders/{id}/refunds"), &cmd);
     let app = s.app.clone();
-    idempotent(&s, c.label.clone(), key, fp, StatusCode::CREATED, |idem| async move {
+    idempotent(&s, caller_scope(&c), key, fp, StatusCode::CREATED, |idem| async move {
         app.refund_order(&c, id, cmd, idem.as_ref()).await
     })
     .await
@@ -389,7 +391,7 @@ pub async fn alerts(
 pub async fn sandbox_notify(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match s.app.handle_pay_notification(&headers, &body).await {
         Ok(_) => (StatusCode::OK, Json(serde_json::json!({"code": "SUCCESS", "message": "成功"}))).into_response(),
-        Err(jiayou_app::AppError::Conflict { code, message_zh, .. }) => {
+        Err(jiayou_app::AppError::Unauthenticated { code, message_zh }) => {
             tracing::warn!(code, "payment notification refused");
             (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"code": "FAIL", "message": message_zh}))).into_response()
         }

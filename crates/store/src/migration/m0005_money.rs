@@ -240,6 +240,8 @@ impl MigrationTrait for Migration {
         .await?;
         m.create_index(index("uq_refunds_out_refund_no", "refunds", &["out_refund_no"], true)).await?;
         m.create_index(index("ix_refunds_order", "refunds", &["order_id"], false)).await?;
+        // The refund job and every money call look for refunds still pending at the channel.
+        m.create_index(index("ix_refunds_status", "refunds", &["status", "id"], false)).await?;
 
         // Stripe-style idempotency keys: the first response is stored and replayed.
         m.create_table(
