@@ -212,6 +212,7 @@ on_each_backend! {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         assert_eq!(r.body["order"]["status"], "completed");
         assert_eq!(r.body["order"]["refunded_fen"], 5_000, "预付退差");
+        assert_eq!(r.body["order"]["gross_fen"], 15_000, "the order is worth what was dispensed");
         assert_eq!(r.body["consistent"], true);
         let wl = wallet(&app, &driver).await;
         assert_eq!(wl["paid_fen"], 15_000, "the unused ¥50 went back to the balance");

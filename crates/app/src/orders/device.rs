@@ -423,6 +423,7 @@ impl App {
             dispensed_amount_fen: Set(Some(sale.amount_fen)),
             attendant_staff_id: Set(sale.attendant_staff_id),
             plan: Set(Some(serde_json::to_string(&res.new_plan).map_err(|e| internal(e.to_string()))?)),
+            gross_fen: Set(res.new_plan.gross_fen),
             discount_fen: Set(res.new_plan.coupon_fen),
             points_used: Set(res.new_plan.points_used),
             points_fen: Set(res.new_plan.points_fen),
