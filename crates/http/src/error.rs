@@ -423,6 +423,9 @@ fn entity_zh(entity: &str) -> &'static str {
         "session" => "会话",
         "member" => "会员",
         "vehicle" => "车辆",
+        "order" => "订单",
+        "device" => "设备",
+        "topup_rule" => "充值赠送规则",
         _ => "该资源",
     }
 }

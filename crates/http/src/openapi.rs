@@ -34,6 +34,12 @@ use crate::routes::{audit, auth, chains, equipment, finder, grades, health, memb
         (name = "staff", description = "员工、角色与授权"),
         (name = "member", description = "车主端：会员登录（微信、短信验证码）、个人信息、车辆、授权同意"),
         (name = "members", description = "会员查询（后台，按角色脱敏，查看留痕）"),
+        (name = "orders", description = "订单：预约下单、支付、认领、取消、充值、无感支付；后台查询、退款、对账"),
+        (name = "counter", description = "收银台：现金、银行卡、付款码、会员余额，小票"),
+        (name = "device", description = "加油机控制器接口（设备签名 HMAC-SHA256）"),
+        (name = "devices", description = "加油机控制器（设备）：登记、密钥、停用"),
+        (name = "marketing", description = "储值赠送规则、优惠券、支付策略、会员钱包"),
+        (name = "payments", description = "支付渠道回调通知"),
     )
 )]
 struct ApiDoc;

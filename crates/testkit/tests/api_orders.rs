@@ -516,4 +516,118 @@ on_each_backend! {
         assert_eq!(again.body["payment"]["status"], "pending", "the same payment, not a second one");
         assert_ledger_sound(&app, &w).await;
     }
+
+    async fn inconsistent_sale_raises_an_alert_and_still_moves_stock(app) {
+        let w = world(&app, 1).await;
+        let mut s = sale(&w, w.nozzles[0], 10_000, 800, 12_500);
+        // 12.5 L at ¥8.00 is ¥100.00; the pump says ¥103.00: far outside one step + 1 fen.
+        s["amount_fen"] = json!(10_300);
+        let r = device(&app, &w, Method::POST, "/api/v1/device/sales", Some(&s)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.body["consistent"], false);
+        let alerts = app.get(&format!("/api/v1/alerts?chain_id={}", w.chain)).await;
+        let a = alerts.body.as_array().unwrap().iter().find(|a| a["kind"] == "sale_inconsistent").expect("alert").clone();
+        assert_eq!(a["detail"]["expected_amount_fen"], 10_000, "{a}");
+        assert_eq!(a["pump_sale_id"], r.body["id"]);
+        let tank = app.get(&format!("/api/v1/tanks/{}", w.tank)).await;
+        assert_eq!(tank.body["book_stock"], -12_500);
+        // A sale of another station's nozzle, or of the wrong grade, is refused.
+        let mut wrong = sale(&w, w.nozzles[0], 1_000, 800, 13_750);
+        wrong["grade_id"] = json!(w.grade + 1_000);
+        let r = device(&app, &w, Method::POST, "/api/v1/device/sales", Some(&wrong)).await;
+        assert_eq!((r.status, r.field()), (StatusCode::UNPROCESSABLE_ENTITY, "grade_id"), "{}", r.text);
+    }
+
+    async fn counter_takes_a_payment_code_and_a_members_balance(app) {
+        let w = world(&app, 2).await;
+        let driver = member(&app, &w, "counter").await;
+        topup(&app, &driver, 20_000).await;
+        let me = app.call_as(&driver, Method::GET, "/api/v1/member/me", None).await.body["id"].as_i64().unwrap();
+
+        device(&app, &w, Method::POST, "/api/v1/device/sales", Some(&sale(&w, w.nozzles[0], 8_000, 800, 10_000))).await;
+        let open = app.post("/api/v1/counter/sales", json!({"station_id": w.station, "nozzle_number": 1})).await;
+        let id = open.body["id"].as_i64().unwrap();
+        let payable = open.body["payable_fen"].as_i64().unwrap();
+        let bad = app
+            .post(&format!("/api/v1/orders/{id}/collect"), json!({"tenders": [{"method": "payment_code", "amount_fen": payable, "auth_code": "999"}]}))
+            .await;
+        assert_eq!((bad.status, bad.code()), (StatusCode::BAD_GATEWAY, "payment_refused"), "{}", bad.text);
+        assert_eq!(app.get(&format!("/api/v1/orders/{id}")).await.body["status"], "awaiting_payment", "nothing half-paid");
+        let paid = app
+            .post(&format!("/api/v1/orders/{id}/collect"), json!({"tenders": [{"method": "payment_code", "amount_fen": payable, "auth_code": "134567890123456780"}]}))
+            .await;
+        assert_eq!(paid.status, StatusCode::OK, "{}", paid.text);
+        assert_eq!(paid.body["status"], "completed");
+
+        // Store goods paid half from the member's balance, half in cash.
+        let goods = app
+            .post("/api/v1/counter/sales", json!({"station_id": w.station, "items": [{"name": "矿泉水", "unit_price_fen": 300, "count": 4}]}))
+            .await;
+        assert_eq!(goods.status, StatusCode::OK, "{}", goods.text);
+        assert_eq!(goods.body["gross_fen"], 1_200);
+        let gid = goods.body["id"].as_i64().unwrap();
+        let mixed = app
+            .post(&format!("/api/v1/orders/{gid}/collect"), json!({"tenders": [
+                {"method": "balance", "amount_fen": 600, "member_id": me},
+                {"method": "cash", "amount_fen": 600, "received_fen": 1_000},
+            ]}))
+            .await;
+        assert_eq!(mixed.status, StatusCode::OK, "{}", mixed.text);
+        assert_eq!(wallet(&app, &driver).await["paid_fen"], 19_400);
+        // A balance tender above the balance is refused and takes nothing.
+        let g2 = app.post("/api/v1/counter/sales", json!({"station_id": w.station, "items": [{"name": "洗车", "unit_price_fen": 30_000, "count": 1}]})).await;
+        let short = app
+            .post(&format!("/api/v1/orders/{}/collect", g2.body["id"]), json!({"tenders": [{"method": "balance", "amount_fen": 30_000, "member_id": me}]}))
+            .await;
+        assert_eq!((short.status, short.code()), (StatusCode::CONFLICT, "insufficient_balance"), "{}", short.text);
+        assert_eq!(wallet(&app, &driver).await["paid_fen"], 19_400);
+        assert_ledger_sound(&app, &w).await;
+    }
+
+    async fn a_refund_of_channel_money_goes_back_through_the_channel(app) {
+        let w = world(&app, 1).await;
+        let driver = member(&app, &w, "chrefund").await;
+        device(&app, &w, Method::POST, "/api/v1/device/sales", Some(&sale(&w, w.nozzles[0], 6_000, 800, 7_500))).await;
+        let c = app.call_as(&driver, Method::POST, "/api/v1/member/orders/claim", Some(&json!({"station_id": w.station, "nozzle_number": 1}))).await;
+        let id = c.body["id"].as_i64().unwrap();
+        let p = app.call_as(&driver, Method::POST, &format!("/api/v1/member/orders/{id}/pay"), Some(&json!({}))).await;
+        let out = p.body["payment"]["out_trade_no"].as_str().unwrap().to_owned();
+        app.pay.confirm(&out).unwrap();
+        wait_status(&app, &driver, id, "completed").await;
+        let r = app.post(&format!("/api/v1/orders/{id}/refunds"), json!({"amount_fen": 1_000, "reason": "少加了"})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.body["lines"], json!([{"tender": "channel", "fen": 1_000}]));
+        // The peer settles the refund and notifies us.
+        let mut status = String::new();
+        for _ in 0..40 {
+            let list = app.get(&format!("/api/v1/orders/{id}/refunds")).await;
+            status = list.body[0]["status"].as_str().unwrap_or("").to_owned();
+            if status == "succeeded" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, "succeeded");
+        let refund_no = app.get(&format!("/api/v1/orders/{id}/refunds")).await.body[0]["out_refund_no"].as_str().unwrap().to_owned();
+        assert!(app.pay.refund(&refund_no).is_some(), "the channel has the refund");
+    }
+
+    async fn an_unpaid_hold_expires_and_gives_everything_back(app) {
+        let w = world(&app, 1).await;
+        let driver = member(&app, &w, "expire").await;
+        let o = preorder(&app, &driver, &w, w.nozzles[0], 5_000).await;
+        let id = o.body["id"].as_i64().unwrap();
+        let other = member(&app, &w, "waiting").await;
+        assert_eq!(preorder(&app, &other, &w, w.nozzles[0], 5_000).await.status, StatusCode::CONFLICT);
+        // Nothing happens before the hold runs out …
+        app.app.run_jobs(jiayou_store::now_us()).await.unwrap();
+        assert_eq!(app.get(&format!("/api/v1/orders/{id}")).await.body["status"], "awaiting_payment");
+        // … then the order expires and the nozzle is free again.
+        let report = app.app.run_jobs(jiayou_store::now_us() + 3_600_000_000).await.unwrap();
+        assert!(report.expired >= 1, "{report:?}");
+        assert_eq!(app.get(&format!("/api/v1/orders/{id}")).await.body["status"], "expired");
+        assert_eq!(preorder(&app, &other, &w, w.nozzles[0], 5_000).await.status, StatusCode::CREATED);
+        let again = pay_balance(&app, &driver, id).await;
+        assert_eq!((again.status, again.body["code"].as_str()), (StatusCode::CONFLICT, Some("order_closed")));
+    }
 }
