@@ -630,4 +630,51 @@ on_each_backend! {
         let again = pay_balance(&app, &driver, id).await;
         assert_eq!((again.status, again.body["code"].as_str()), (StatusCode::CONFLICT, Some("order_closed")));
     }
+
+    async fn an_attendant_sees_the_sales_of_their_own_nozzles_only(app) {
+        let w = world(&app, 2).await;
+        let roles = app.get(&format!("/api/v1/roles?chain_id={}", w.chain)).await.body;
+        let role = roles.as_array().unwrap().iter().find(|r| r["code"] == "attendant").unwrap()["id"].as_i64().unwrap();
+        let staff = app
+            .create("/api/v1/staff", json!({"chain_id": w.chain, "username": "jyy", "display_name": "加油员", "password": "Jiayou-2026!"}))
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        app.put(&format!("/api/v1/staff/{staff}/grants"), json!({"grants": [{"role_id": role, "station_id": w.station}]})).await;
+        let r = app.put(&format!("/api/v1/staff/{staff}/nozzles"), json!({"nozzle_ids": [w.nozzles[0]]})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let mine = device(&app, &w, Method::POST, "/api/v1/device/sales", Some(&sale(&w, w.nozzles[0], 5_000, 800, 6_250))).await;
+        let theirs = device(&app, &w, Method::POST, "/api/v1/device/sales", Some(&sale(&w, w.nozzles[1], 7_000, 800, 8_750))).await;
+        let token = app.login(&w.chain_code, "jyy", "Jiayou-2026!").await;
+        let list = app.call_as(&token, Method::GET, &format!("/api/v1/orders?chain_id={}", w.chain), None).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+        let ids: Vec<i64> = list.body["items"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, vec![mine.body["order"]["id"].as_i64().unwrap()], "only the assigned nozzle's sale");
+        let other = app.call_as(&token, Method::GET, &format!("/api/v1/orders/{}", theirs.body["order"]["id"]), None).await;
+        assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.text);
+        let own = app.call_as(&token, Method::GET, &format!("/api/v1/orders/{}", mine.body["order"]["id"]), None).await;
+        assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    }
+
+    async fn a_crash_before_the_channel_call_gives_the_balance_back_when_the_hold_ends(app) {
+        let w = world(&app, 1).await;
+        let driver = member(&app, &w, "crash").await;
+        topup(&app, &driver, 1_000).await;
+        let o = preorder(&app, &driver, &w, w.nozzles[0], 3_000).await;
+        let id = o.body["id"].as_i64().unwrap();
+        app.app.faults.arm("pay.before_channel");
+        // ¥10 from the balance, ¥20 through the channel, which is never called.
+        let p = app.call_as(&driver, Method::POST, &format!("/api/v1/member/orders/{id}/pay"), Some(&json!({}))).await;
+        assert_eq!(p.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", p.text);
+        assert_eq!(wallet(&app, &driver).await["paid_fen"], 0, "the balance part is taken with the plan");
+        // The channel has never heard of the payment; once the hold is over the job fails
+        // it, the plan is undone and the order expires: the balance is back.
+        app.app.run_jobs(jiayou_store::now_us() + 3_600_000_000).await.unwrap();
+        app.app.run_jobs(jiayou_store::now_us() + 3_700_000_000).await.unwrap();
+        let order = app.get(&format!("/api/v1/orders/{id}")).await.body;
+        assert_eq!(order["status"], "expired", "{order}");
+        assert_eq!(order["payment"]["status"], "failed");
+        assert_eq!(wallet(&app, &driver).await["paid_fen"], 1_000);
+        assert_ledger_sound(&app, &w).await;
+    }
 }
