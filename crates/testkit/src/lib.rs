@@ -110,7 +110,10 @@ async fn spawn(backend: Backend, trust_forwarded_for: bool) -> Option<TestApp> {
     let pay = spawn_pay_sandbox(PaySandboxConfig::default()).await.expect("payment sandbox");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
-    let channel = SandboxChannel::new(pay.channel_config()).expect("sandbox URL is valid");
+    // A short client timeout, so tests of the "unknown outcome" path stay quick.
+    let mut channel_config = pay.channel_config();
+    channel_config.timeout = std::time::Duration::from_secs(2);
+    let channel = SandboxChannel::new(channel_config).expect("sandbox URL is valid");
     let app = App::new(store, KeyRing::generate().0)
         .with_wechat(Arc::new(wechat_client))
         .with_sms(Arc::new(sms_client))

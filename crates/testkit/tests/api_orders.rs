@@ -677,4 +677,52 @@ on_each_backend! {
         assert_eq!(wallet(&app, &driver).await["paid_fen"], 1_000);
         assert_ledger_sound(&app, &w).await;
     }
+
+    async fn a_channel_timeout_leaves_the_order_awaiting_and_the_job_settles_it(app) {
+        let w = world(&app, 1).await;
+        let driver = member(&app, &w, "timeout").await;
+        let o = preorder(&app, &driver, &w, w.nozzles[0], 2_000).await;
+        let id = o.body["id"].as_i64().unwrap();
+        // The peer answers after the client gave up (2 s): the outcome is unknown to us.
+        app.pay.delay_next_responses(1, Duration::from_secs(3));
+        let p = app.call_as(&driver, Method::POST, &format!("/api/v1/member/orders/{id}/pay"), Some(&json!({}))).await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        assert_eq!(p.body["status"], "awaiting_payment");
+        assert_eq!(p.body["payment"]["status"], "pending");
+        let out = p.body["payment"]["out_trade_no"].as_str().unwrap().to_owned();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        app.pay.drop_notifications(true);
+        app.pay.confirm(&out).expect("the peer has the payment");
+        let report = app.app.run_jobs(jiayou_store::now_us() + 60_000_000).await.unwrap();
+        assert_eq!(report.settled, 1, "{report:?}");
+        assert_eq!(app.get(&format!("/api/v1/orders/{id}")).await.body["status"], "authorised");
+    }
+
+    async fn a_top_up_credits_the_bonus_rule_in_force(app) {
+        let w = world(&app, 1).await;
+        let rule = app
+            .post(&format!("/api/v1/chains/{}/topup-rules", w.chain), json!({
+                "name": "充100送10", "min_amount_fen": 10_000, "bonus_fen": 1_000, "bonus_points": 20,
+                "coupon": {"title": "满200减20", "rule": {"kind": "threshold", "min_fen": 20_000, "off_fen": 2_000}, "count": 2, "valid_days": 30},
+            }))
+            .await;
+        assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.text);
+        let driver = member(&app, &w, "bonus").await;
+        topup(&app, &driver, 5_000).await; // below the threshold: no bonus
+        topup(&app, &driver, 10_000).await;
+        let wl = wallet(&app, &driver).await;
+        assert_eq!((wl["paid_fen"].as_i64(), wl["bonus_fen"].as_i64(), wl["points"].as_i64()), (Some(15_000), Some(1_000), Some(20)));
+        let coupons = app.call_as(&driver, Method::GET, "/api/v1/member/coupons", None).await;
+        let titles: Vec<&str> = coupons.body.as_array().unwrap().iter().map(|c| c["title"].as_str().unwrap()).collect();
+        assert_eq!(titles, vec!["满200减20", "满200减20"], "{}", coupons.text);
+        // Spending ¥80 takes paid and bonus money in proportion (15:1).
+        let o = preorder(&app, &driver, &w, w.nozzles[0], 8_000).await;
+        let paid = app
+            .call_as(&driver, Method::POST, &format!("/api/v1/member/orders/{}/pay", o.body["id"]), Some(&json!({"points": 0, "use_channel": false})))
+            .await;
+        assert_eq!(paid.status, StatusCode::OK, "{}", paid.text);
+        let wl = wallet(&app, &driver).await;
+        assert_eq!((wl["paid_fen"].as_i64(), wl["bonus_fen"].as_i64()), (Some(7_500), Some(500)), "{wl}");
+        assert_ledger_sound(&app, &w).await;
+    }
 }
