@@ -632,6 +632,7 @@ impl App {
         // 3. Refunds whose channel part has not gone through.
         self.dispatch_refunds().await;
         report.idempotency_purged = self.idem_purge(now_us).await?;
+        report.device_nonces_purged = self.purge_device_nonces(now_us).await?;
         Ok(report)
     }
 }
@@ -680,6 +681,7 @@ pub struct JobReport {
     pub expired: u32,
     pub refunded_late: u32,
     pub idempotency_purged: u64,
+    pub device_nonces_purged: u64,
 }
 
 /// The audit row of an order's money event (amounts and ids only: no personal data).
