@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -15,7 +15,7 @@ use super::sign::{self, HEADER_MCHID, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIM
 use super::wire::{self, ErrorBody};
 use super::{
     CURRENCY, ChannelError, CreatePayment, Created, Notification, NotifyError, Payer, PaymentChannel, PaymentState,
-    RefundRequest, RefundState, codes, is_valid_out_no,
+    RefundRequest, RefundState, StatementKind, StatementLine, codes, is_valid_out_no,
 };
 use crate::http::{
     DEFAULT_TIMEOUT, InvalidBaseUrl, client, describe_json_error, endpoint, parse_base, transport_reason,
@@ -261,6 +261,34 @@ impl PaymentChannel for SandboxChannel {
         let path = format!("/v1/refunds/{out_refund_no}");
         let refund: wire::Refund = self.call(Method::GET, &path, Vec::new(), "query_refund").await?.map_err(refused)?;
         refund.state().map_err(ChannelError::BadResponse)
+    }
+
+    fn merchant_id(&self) -> &str {
+        &self.config.mchid
+    }
+
+    async fn statement(&self, date: NaiveDate) -> Result<Vec<StatementLine>, ChannelError> {
+        let path = format!("/v1/bills/{}", date.format("%Y-%m-%d"));
+        let bill: wire::Bill = self.call(Method::GET, &path, Vec::new(), "statement").await?.map_err(refused)?;
+        bill.lines
+            .into_iter()
+            .map(|l| {
+                let kind = match l.kind.as_str() {
+                    "payment" => StatementKind::Payment,
+                    "refund" => StatementKind::Refund,
+                    other => return Err(ChannelError::BadResponse(format!("unknown bill line kind {other:?}"))),
+                };
+                Ok(StatementLine {
+                    kind,
+                    out_trade_no: l.out_trade_no,
+                    transaction_id: l.transaction_id,
+                    out_refund_no: l.out_refund_no,
+                    refund_id: l.refund_id,
+                    amount_fen: l.amount,
+                    at: l.time,
+                })
+            })
+            .collect()
     }
 
     fn verify_notification(

@@ -88,6 +88,10 @@ pub enum NotifyError {
     WrongMerchant(String),
     #[error("notification body unreadable: {0}")]
     MalformedBody(String),
+    /// Signed with a key this instance does not hold: an unknown `Wechatpay-Serial`, or an
+    /// Alipay `app_id` that is not ours.
+    #[error("notification signed with an unknown key or for an unknown app: {0}")]
+    UnknownKey(String),
 }
 
 impl NotifyError {
@@ -98,6 +102,7 @@ impl NotifyError {
             Self::StaleTimestamp { .. } => "notify_stale_timestamp",
             Self::WrongMerchant(_) => "notify_wrong_merchant",
             Self::MalformedBody(_) => "notify_malformed_body",
+            Self::UnknownKey(_) => "notify_unknown_key",
         }
     }
 
@@ -109,6 +114,7 @@ impl NotifyError {
             Self::StaleTimestamp { .. } => "支付通知时间戳超出允许范围（5分钟）",
             Self::WrongMerchant(_) => "支付通知的商户号与本商户不符",
             Self::MalformedBody(_) => "支付通知内容无法解析",
+            Self::UnknownKey(_) => "支付通知的证书序列号或应用ID未配置",
         }
     }
 }

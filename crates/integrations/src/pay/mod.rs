@@ -55,6 +55,7 @@
 
 mod client;
 mod error;
+pub mod rsa;
 pub mod sandbox;
 pub mod sign;
 pub mod wire;
@@ -64,7 +65,7 @@ mod tests;
 
 use async_trait::async_trait;
 use axum::http::HeaderMap;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 pub use client::{SandboxChannel, SandboxChannelConfig};
@@ -123,13 +124,72 @@ pub trait PaymentChannel: Send + Sync {
     async fn query_refund(&self, out_refund_no: &str) -> Result<RefundState, ChannelError>;
 
     /// Checks a notification's signature and freshness, then parses it. Pure: no I/O,
-    /// `now` given so the 5-minute window can be tested.
+    /// `now` given so the 5-minute window can be tested. A notification signed with a key
+    /// this instance does not hold (another serial, another app id) is
+    /// [`NotifyError::UnknownKey`], so the app can try the chain's other instances.
     fn verify_notification(
         &self,
         headers: &HeaderMap,
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Notification, NotifyError>;
+
+    /// The merchant that receives the money: the merchant id in direct mode, the
+    /// sub-merchant (`sub_mchid`) in service-provider mode, the Alipay app's seller.
+    /// The app compares a notification's `merchant_id` with the instance the payment
+    /// was made through.
+    fn merchant_id(&self) -> &str;
+
+    /// How to answer the channel's notification POST: `handled` = verified and applied
+    /// (or a harmless duplicate). Anything but the success answer makes the channel
+    /// retry. WeChat Pay wants 200/204 or an error JSON; Alipay the text `success`.
+    fn notification_answer(&self, handled: bool) -> NotifyAnswer {
+        if handled {
+            NotifyAnswer { status: 204, content_type: "application/json", body: String::new() }
+        } else {
+            NotifyAnswer {
+                status: 500,
+                content_type: "application/json",
+                body: r#"{"code":"FAIL","message":"失败"}"#.to_owned(),
+            }
+        }
+    }
+
+    /// The channel's statement of `date` (China time, the channels' business day):
+    /// every payment and refund the channel settled that day, for the daily
+    /// reconciliation (WeChat's trade bill, Alipay's 业务明细). A day with nothing is
+    /// an empty list; a day whose bill is not ready yet is an error.
+    async fn statement(&self, date: NaiveDate) -> Result<Vec<StatementLine>, ChannelError>;
+}
+
+/// The HTTP answer to a channel's notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifyAnswer {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// One line of a channel's statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementLine {
+    pub kind: StatementKind,
+    pub out_trade_no: String,
+    /// The channel's id of the payment.
+    pub transaction_id: String,
+    /// Refund lines only.
+    pub out_refund_no: Option<String>,
+    pub refund_id: Option<String>,
+    /// Positive for both kinds: what was paid, or what was refunded.
+    pub amount_fen: i64,
+    /// When the channel settled it.
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatementKind {
+    Payment,
+    Refund,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

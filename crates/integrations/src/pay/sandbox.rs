@@ -242,6 +242,12 @@ impl PaySandboxHandle {
         self.inner.peer.auth_failures.load(Ordering::SeqCst)
     }
 
+    /// Adds a line to the peer's bills that no request produced: a payment the channel
+    /// says it took although we never heard of it, for reconciliation tests.
+    pub fn plant_bill_line(&self, line: wire::BillLine) {
+        lock(&self.inner.peer.ledger).extra_bill_lines.push(line);
+    }
+
     pub fn shutdown(&self) {
         self.inner.stop();
     }
@@ -268,6 +274,7 @@ pub async fn spawn_pay_sandbox(config: PaySandboxConfig) -> std::io::Result<PayS
         .route("/v1/payments/{out_trade_no}/confirm", post(confirm_payment))
         .route("/v1/refunds", post(create_refund))
         .route("/v1/refunds/{out_refund_no}", get(get_refund))
+        .route("/v1/bills/{date}", get(get_bill))
         .route("/cashier/{out_trade_no}", get(cashier))
         .route("/control", get(read_control).post(control))
         .with_state(peer.clone());
@@ -302,6 +309,9 @@ struct Ledger {
     payments: HashMap<String, PaymentRecord>,
     refunds: HashMap<String, RefundRecord>,
     faults: PayFaults,
+    /// Lines a test planted in the bill that match no payment (see
+    /// [`PaySandboxHandle::plant_bill_line`]).
+    extra_bill_lines: Vec<wire::BillLine>,
 }
 
 struct PaymentRecord {
@@ -542,7 +552,7 @@ impl Peer {
             return Err(Fail::invalid("refund must be a positive number of CNY fen"));
         }
         let mut ledger = lock(&self.ledger);
-        let Ledger { payments, refunds, faults } = &mut *ledger;
+        let Ledger { payments, refunds, faults, .. } = &mut *ledger;
         if let Some(existing) = refunds.get(&req.out_refund_no) {
             return if existing.request == req {
                 Ok(existing.wire.clone())
@@ -599,6 +609,52 @@ impl Peer {
                 peer.notify(faults, &record.request.notify_url, "REFUND.SUCCESS", &record.wire);
             }
         });
+    }
+
+    /// Everything settled on `date` in China time (UTC+8), as the channels cut their bills.
+    fn bill(&self, date: &str) -> Result<wire::Bill, Fail> {
+        let date = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+            .map_err(|_| Fail::invalid("the bill date must be YYYY-MM-DD"))?;
+        let on_day = |t: Option<DateTime<Utc>>| {
+            t.is_some_and(|t| {
+                t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).date_naive() == date
+            })
+        };
+        let ledger = lock(&self.ledger);
+        let mut lines: Vec<wire::BillLine> = ledger
+            .payments
+            .values()
+            .filter(|p| p.trade_state != "NOTPAY" && on_day(p.success_time))
+            .map(|p| wire::BillLine {
+                kind: "payment".into(),
+                out_trade_no: p.request.out_trade_no.clone(),
+                transaction_id: p.transaction_id.clone().unwrap_or_default(),
+                out_refund_no: None,
+                refund_id: None,
+                amount: p.request.amount.total,
+                time: p.success_time.unwrap_or_default(),
+            })
+            .collect();
+        lines.extend(
+            ledger.refunds.values().filter(|r| r.wire.status == "SUCCESS" && on_day(r.wire.success_time)).map(|r| {
+                wire::BillLine {
+                    kind: "refund".into(),
+                    out_trade_no: r.wire.out_trade_no.clone(),
+                    transaction_id: ledger
+                        .payments
+                        .get(&r.wire.out_trade_no)
+                        .and_then(|p| p.transaction_id.clone())
+                        .unwrap_or_default(),
+                    out_refund_no: Some(r.wire.out_refund_no.clone()),
+                    refund_id: Some(r.wire.refund_id.clone()),
+                    amount: r.wire.amount.refund,
+                    time: r.wire.success_time.unwrap_or_default(),
+                }
+            }),
+        );
+        lines.extend(ledger.extra_bill_lines.iter().filter(|l| on_day(Some(l.time))).cloned());
+        lines.sort_by(|a, b| (a.time, &a.out_trade_no).cmp(&(b.time, &b.out_trade_no)));
+        Ok(wire::Bill { lines })
     }
 
     fn get_refund(&self, out_refund_no: &str) -> Result<wire::Refund, Fail> {
@@ -781,6 +837,17 @@ async fn get_refund(
     body: Bytes,
 ) -> Response {
     signed(&peer, &method, &uri, &headers, &body, |p| answer(p.get_refund(&no))).await
+}
+
+async fn get_bill(
+    State(peer): State<Arc<Peer>>,
+    Path(date): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    signed(&peer, &method, &uri, &headers, &body, |p| answer(p.bill(&date))).await
 }
 
 async fn confirm_payment(State(peer): State<Arc<Peer>>, Path(no): Path<String>) -> Response {

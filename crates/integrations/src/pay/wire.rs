@@ -147,3 +147,23 @@ impl ErrorBody {
         Self { code: code.to_owned(), message: message.to_owned() }
     }
 }
+
+/// `GET /v1/bills/{date}`: what the peer settled on that day (China time).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bill {
+    pub lines: Vec<BillLine>,
+}
+
+/// `kind`: `payment` or `refund`; amounts in fen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillLine {
+    pub kind: String,
+    pub out_trade_no: String,
+    pub transaction_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_refund_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+    pub amount: i64,
+    pub time: DateTime<Utc>,
+}
