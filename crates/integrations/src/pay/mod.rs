@@ -55,9 +55,11 @@
 
 mod client;
 mod error;
+pub mod alipay;
 pub mod rsa;
 pub mod sandbox;
 pub mod sign;
+pub mod wechat;
 pub mod wire;
 
 #[cfg(test)]

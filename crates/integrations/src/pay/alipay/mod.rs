@@ -1,0 +1,1 @@
+//! Alipay (RSA2): the channel adapter and a local gateway (being written).
