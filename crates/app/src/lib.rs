@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod chains;
+pub mod channels;
 pub mod demo;
 pub mod devices;
 pub mod equipment;
@@ -29,6 +30,8 @@ use std::sync::Arc;
 
 use jiayou_domain::audit::AuditKey;
 use jiayou_integrations::pay::PaymentChannel;
+
+use crate::channels::{ChannelEntry, PayChannels};
 use jiayou_integrations::sms::SmsSender;
 use jiayou_integrations::wechat::WechatLogin;
 use jiayou_store::Db;
@@ -48,11 +51,9 @@ pub struct App {
     pub wechat: Option<Arc<dyn WechatLogin>>,
     /// SMS one-time codes for H5 sign-in; `None` answers 503.
     pub sms: Option<Arc<dyn SmsSender>>,
-    /// The payment channel for app payments, top-ups and payment codes; `None` leaves
+    /// The payment channels for app payments, top-ups and payment codes; none leaves
     /// balance, coupons, points, cash and card.
-    pub pay: Option<Arc<dyn PaymentChannel>>,
-    /// Where the channel sends its notifications (our `/api/v1/pay/…/notify`).
-    pub pay_notify_url: String,
+    pub pay: PayChannels,
     /// Failure injection for tests (see [`faults`]); inert unless armed.
     pub faults: Arc<faults::Faults>,
 }
@@ -68,8 +69,7 @@ impl App {
             audit_key: Arc::new(AuditKey::generate()),
             wechat: None,
             sms: None,
-            pay: None,
-            pay_notify_url: String::new(),
+            pay: PayChannels::default(),
             faults: Arc::default(),
         }
     }
@@ -86,11 +86,18 @@ impl App {
         self
     }
 
-    /// Takes payments through `channel`, which notifies `notify_url`.
-    pub fn with_payment_channel(mut self, channel: Arc<dyn PaymentChannel>, notify_url: impl Into<String>) -> App {
-        self.pay = Some(channel);
-        self.pay_notify_url = notify_url.into();
+    /// Takes payments through `channels`.
+    pub fn with_pay_channels(mut self, channels: PayChannels) -> App {
+        self.pay = channels;
         self
+    }
+
+    /// Takes payments of every chain through one `channel`, which notifies
+    /// `{base_url}/api/v1/pay/{name}/notify`.
+    pub fn with_payment_channel(self, channel: Arc<dyn PaymentChannel>, base_url: impl Into<String>) -> App {
+        let mut channels = PayChannels::new(base_url);
+        channels.add(ChannelEntry { chain: None, station: None, channel });
+        self.with_pay_channels(channels)
     }
 
     /// Sends one-time sign-in codes through `sms` (a [`jiayou_integrations::sms::TencentSms`]).

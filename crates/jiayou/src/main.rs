@@ -276,7 +276,7 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
     let pay = spawn_pay_sandbox(PaySandboxConfig::default()).await.context("starting the payment sandbox")?;
     let channel = SandboxChannel::new(pay.channel_config())?;
     let app = with_adapters(App::new(db, keys).with_audit_key(audit_key), &config)?
-        .with_payment_channel(Arc::new(channel), format!("http://{}/api/v1/pay/sandbox/notify", config.listen));
+        .with_payment_channel(Arc::new(channel), format!("http://{}", config.listen));
     let summary = jiayou_app::demo::seed(&app).await.context("seeding demo data")?;
     let devices = jiayou_app::demo::pump_controllers(&app, summary.chain_id).await.context("demo pump controllers")?;
     let base = format!("http://{}", config.listen);

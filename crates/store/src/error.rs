@@ -48,6 +48,13 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     ("uq_pump_sales_device_sale", "pump_sales.device_id, pump_sales.device_sale_id", "sale_id"),
     ("uq_pump_authorisations_order", "pump_authorisations.order_id", "order_id"),
     ("uq_payment_policies_chain", "payment_policies.chain_id", "chain_id"),
+    ("uq_risk_rules_chain_scope", "risk_rules.chain_id, risk_rules.scope", "scope"),
+    ("uq_risk_holds_order", "risk_holds.order_id", "order_id"),
+    (
+        "uq_reconciliations_day",
+        "reconciliations.chain_id, reconciliations.channel, reconciliations.merchant_id, reconciliations.bill_date",
+        "bill_date",
+    ),
 ];
 
 impl From<DbErr> for StoreError {

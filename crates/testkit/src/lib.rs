@@ -117,7 +117,7 @@ async fn spawn(backend: Backend, trust_forwarded_for: bool) -> Option<TestApp> {
     let app = App::new(store, KeyRing::generate().0)
         .with_wechat(Arc::new(wechat_client))
         .with_sms(Arc::new(sms_client))
-        .with_payment_channel(Arc::new(channel), format!("http://{addr}/api/v1/pay/sandbox/notify"));
+        .with_payment_channel(Arc::new(channel), format!("http://{addr}"));
     let router = jiayou_http::router(
         app.clone(),
         jiayou_http::HttpConfig { admin_token: Some(ADMIN_TOKEN.to_owned()), trust_forwarded_for },

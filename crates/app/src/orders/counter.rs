@@ -228,7 +228,17 @@ impl App {
         let m = save(&tx, &m, am).await?;
         self.take_plan(&tx, &m, &plan).await?;
         if let Some((fen, auth_code)) = code {
-            let mut pm = self.open_channel_payment(&tx, &m, fen).await?.into_active_model();
+            // The code itself says whose it is; a code of no known range goes to the
+            // chain's default channel (the sandbox's codes, in tests and the demo).
+            let wanted = crate::channels::channel_of_payment_code(&auth_code);
+            let channel = match self.pick_channel(&tx, m.chain_id, m.station_id, wanted).await? {
+                Some(c) => c,
+                None => self
+                    .pick_channel(&tx, m.chain_id, m.station_id, None)
+                    .await?
+                    .ok_or(AppError::NotConfigured("payment"))?,
+            };
+            let mut pm = self.open_channel_payment(&tx, &m, fen, channel.name()).await?.into_active_model();
             pm.method = Set("payment_code".into());
             let pm = pm.update(&tx).await?;
             tx.commit().await?;

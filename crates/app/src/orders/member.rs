@@ -59,6 +59,9 @@ pub struct PayOrder {
     /// balance does not cover the rest, the answer is `insufficient_balance`.
     #[serde(default = "yes")]
     pub use_channel: bool,
+    /// Which channel (`wechat`, `alipay`, `sandbox`); absent = the chain's default. The
+    /// mini-program sends `wechat`, the H5 app what the driver chose.
+    pub channel: Option<String>,
 }
 
 fn yes() -> bool {
@@ -77,6 +80,8 @@ pub struct ClaimSale {
 #[serde(deny_unknown_fields)]
 pub struct NewTopup {
     pub amount_fen: i64,
+    /// As for [`PayOrder::channel`].
+    pub channel: Option<String>,
 }
 
 impl App {
@@ -183,6 +188,10 @@ impl App {
             let v = view_of(&tx, &m).await?;
             return Ok(v);
         }
+        let channel = match cmd.use_channel {
+            true => self.pick_channel(&tx, m.chain_id, m.station_id, cmd.channel.as_deref()).await?,
+            false => None,
+        };
         let coupons = self.usable_coupons(&tx, me, &m, &cmd.coupon_ids).await?;
         let w = wallet::lock(&tx, m.chain_id, me.member_id).await?;
         let request = Request {
@@ -191,11 +200,11 @@ impl App {
             coupons,
             max_points: cmd.points,
             use_balance: cmd.use_balance,
-            channel: (cmd.use_channel && self.pay.is_some()).then_some(ExternalTender::Channel),
+            channel: channel.is_some().then_some(ExternalTender::Channel),
         };
         let wallet = Wallet { paid_fen: w.paid_fen, bonus_fen: w.bonus_fen, points: w.points };
         let plan = settlement::plan(policy, &wallet, &request).map_err(|s| {
-            if cmd.use_channel && self.pay.is_none() {
+            if cmd.use_channel && channel.is_none() {
                 AppError::NotConfigured("payment")
             } else {
                 AppError::conflict(s.code(), None, s.message_zh())
@@ -219,9 +228,11 @@ impl App {
             tx.commit().await?;
             return Ok(v);
         }
-        let p = self.open_channel_payment(&tx, &m, channel_fen).await?;
+        let channel = channel.ok_or_else(|| internal("a channel part without a channel"))?;
+        let p = self.open_channel_payment(&tx, &m, channel_fen, channel.name()).await?;
+        let payer = self.app_payer(&tx, channel.name(), me.member_id).await?;
         tx.commit().await?;
-        self.create_at_channel(&m, p, Payer::App { openid: None }, idem).await
+        self.create_at_channel(&m, p, payer, idem).await
     }
 
     /// Inserts the pending channel payment of `m` (its out_trade_no is `<order_no>P<n>`).
@@ -230,6 +241,7 @@ impl App {
         tx: &DatabaseTransaction,
         m: &order::Model,
         amount_fen: i64,
+        channel: &str,
     ) -> AppResult<payment::Model> {
         let seq = payment::Entity::find().filter(payment::Column::OrderId.eq(m.id)).count(tx).await? + 1;
         let now = now_us();
@@ -237,7 +249,7 @@ impl App {
             chain_id: Set(m.chain_id),
             order_id: Set(m.id),
             method: Set("channel".into()),
-            channel: Set(self.pay.as_ref().map(|c| c.name().to_owned())),
+            channel: Set(Some(channel.to_owned())),
             out_trade_no: Set(Some(format!("{}P{seq}", m.order_no))),
             amount_fen: Set(amount_fen),
             status: Set("pending".into()),
@@ -261,7 +273,7 @@ impl App {
         payer: Payer,
         idem: Option<&IdemRequest>,
     ) -> AppResult<OrderView> {
-        let channel = self.pay.clone().ok_or(AppError::NotConfigured("payment"))?;
+        let channel = self.channel_of_payment(self.db.reader(), &p).await?;
         let out = p.out_trade_no.clone().ok_or_else(|| internal("channel payment without out_trade_no"))?;
         self.faults.hit("pay.before_channel")?;
         let hold = m.hold_expires_at_us.unwrap_or(now_us() + 900_000_000);
@@ -269,7 +281,7 @@ impl App {
             out_trade_no: out.clone(),
             amount_fen: p.amount_fen,
             description: describe(m),
-            notify_url: self.pay_notify_url.clone(),
+            notify_url: self.pay.notify_url(channel.name()),
             payer,
             expires_at: crate::chains::instant(hold),
         };
@@ -471,9 +483,10 @@ impl App {
         idem: Option<&IdemRequest>,
     ) -> AppResult<OrderView> {
         field::int_range("amount_fen", cmd.amount_fen, 100, MAX_ORDER_FEN)?;
-        if self.pay.is_none() {
-            return Err(AppError::NotConfigured("payment"));
-        }
+        let channel = self
+            .pick_channel(self.db.reader(), me.chain_id, None, cmd.channel.as_deref())
+            .await?
+            .ok_or(AppError::NotConfigured("payment"))?;
         let policy = self.payment_policy(me.chain_id).await?;
         let rule = self.topup_rule_for(self.db.reader(), me.chain_id, cmd.amount_fen).await?;
         let now = now_us();
@@ -499,10 +512,11 @@ impl App {
         }
         .insert(&tx)
         .await?;
-        let p = self.open_channel_payment(&tx, &m, cmd.amount_fen).await?;
+        let p = self.open_channel_payment(&tx, &m, cmd.amount_fen, channel.name()).await?;
+        let payer = self.app_payer(&tx, channel.name(), me.member_id).await?;
         super::emit(&tx, &m, "order.created").await?;
         tx.commit().await?;
-        self.create_at_channel(&m, p, Payer::App { openid: None }, idem).await
+        self.create_at_channel(&m, p, payer, idem).await
     }
 
     /// Records the response of an idempotent call inside its transaction.

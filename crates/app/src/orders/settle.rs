@@ -10,7 +10,9 @@ use jiayou_domain::coupon::Coupon;
 use jiayou_domain::order::{OrderEvent, OrderKind, OrderStatus};
 use jiayou_domain::settlement::{self, PaymentPolicy, Plan, Tender, TenderPart};
 use jiayou_integrations::pay::{Notification, PaymentState, RefundRequest, RefundState};
-use jiayou_store::entity::{channel_notification, coupon, order, payment, pump_authorisation, refund, topup_rule};
+use jiayou_store::entity::{
+    chain, channel_notification, coupon, order, payment, pump_authorisation, refund, topup_rule,
+};
 use jiayou_store::now_us;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -429,17 +431,20 @@ impl App {
     /// notification is recorded with what was done; an unknown order is parked.
     pub async fn handle_pay_notification(
         &self,
+        channel_name: &str,
         headers: &axum::http::HeaderMap,
         body: &[u8],
     ) -> AppResult<ChannelOutcome> {
-        let channel = self.pay.as_ref().ok_or(AppError::NotConfigured("payment"))?;
-        let n = channel
-            .verify_notification(headers, body, chrono::Utc::now())
+        let (n, channel, chain_code) = self
+            .pay
+            .verify(channel_name, headers, body, chrono::Utc::now())
             .map_err(|e| AppError::Unauthenticated { code: e.code(), message_zh: e.message_zh().into() })?;
         let actor = Actor::system(format!("channel:{}", channel.name()));
         let (kind, out_trade_no, out_refund_no, amount, outcome) = match &n {
-            Notification::Payment { out_trade_no, amount_fen, currency, state, .. } => {
+            Notification::Payment { out_trade_no, amount_fen, currency, state, merchant_id, .. } => {
                 let outcome = if currency != jiayou_integrations::pay::CURRENCY {
+                    ChannelOutcome::Mismatch
+                } else if !self.paid_to_the_right_merchant(out_trade_no, channel_name, merchant_id).await? {
                     ChannelOutcome::Mismatch
                 } else {
                     self.apply_channel_state(out_trade_no, state, &actor).await?
@@ -451,7 +456,17 @@ impl App {
                 ("refund", Some(out_trade_no.clone()), Some(out_refund_no.clone()), *refund_fen, outcome)
             }
         };
+        if matches!(outcome, ChannelOutcome::Mismatch | ChannelOutcome::Unknown) {
+            tracing::warn!(
+                channel = channel_name,
+                ?out_trade_no,
+                outcome = outcome.as_str(),
+                "notification parked for staff"
+            );
+        }
+        let chain_id = self.notification_chain(out_trade_no.as_deref(), chain_code.as_deref()).await?;
         channel_notification::ActiveModel {
+            chain_id: Set(chain_id),
             channel: Set(channel.name().to_owned()),
             kind: Set(kind.to_owned()),
             out_trade_no: Set(out_trade_no),
@@ -465,6 +480,50 @@ impl App {
         .insert(self.db.writer())
         .await?;
         Ok(outcome)
+    }
+
+    /// Whether a notification's merchant is the one the payment was made to (in
+    /// service-provider mode, the station's sub-merchant). An unknown payment passes:
+    /// it is parked as unknown anyway.
+    async fn paid_to_the_right_merchant(
+        &self,
+        out_trade_no: &str,
+        channel: &str,
+        merchant_id: &str,
+    ) -> AppResult<bool> {
+        let Some(p) =
+            payment::Entity::find().filter(payment::Column::OutTradeNo.eq(out_trade_no)).one(self.db.reader()).await?
+        else {
+            return Ok(true);
+        };
+        if p.channel.as_deref() != Some(channel) {
+            tracing::error!(out_trade_no, channel, "notification from another channel than the payment's");
+            return Ok(false);
+        }
+        let ours = self.channel_of_payment(self.db.reader(), &p).await?;
+        if ours.merchant_id() != merchant_id {
+            tracing::error!(
+                out_trade_no,
+                merchant_id,
+                expected = ours.merchant_id(),
+                "notification for another merchant"
+            );
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// The chain a notification belongs to: its payment's, else the chain of the
+    /// instance that verified it (a deployment-wide instance: none).
+    async fn notification_chain(&self, out_trade_no: Option<&str>, chain_code: Option<&str>) -> AppResult<Option<i64>> {
+        if let Some(no) = out_trade_no
+            && let Some(p) =
+                payment::Entity::find().filter(payment::Column::OutTradeNo.eq(no)).one(self.db.reader()).await?
+        {
+            return Ok(Some(p.chain_id));
+        }
+        let Some(code) = chain_code else { return Ok(None) };
+        Ok(chain::Entity::find().filter(chain::Column::Code.eq(code)).one(self.db.reader()).await?.map(|c| c.id))
     }
 
     async fn apply_refund_state(&self, out_refund_no: &str, state: &RefundState) -> AppResult<ChannelOutcome> {
@@ -482,7 +541,9 @@ impl App {
     /// Sends pending refunds' channel parts to the channel. Safe to repeat: the channel
     /// refunds once per `out_refund_no`.
     pub async fn dispatch_refunds(&self) {
-        let Some(channel) = self.pay.clone() else { return };
+        if self.pay.is_empty() {
+            return;
+        }
         let pending = match refund::Entity::find()
             .filter(refund::Column::Status.eq("pending"))
             .order_by_asc(refund::Column::Id)
@@ -506,13 +567,20 @@ impl App {
             else {
                 continue;
             };
+            let channel = match self.channel_of_payment(self.db.reader(), &p).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, refund = r.id, "no channel instance for the payment; refund waits");
+                    continue;
+                }
+            };
             let req = RefundRequest {
                 out_trade_no: p.out_trade_no.clone().unwrap_or_default(),
                 out_refund_no: r.out_refund_no.clone(),
                 refund_fen: fen,
                 total_fen: p.amount_fen,
                 reason: r.reason.clone(),
-                notify_url: self.pay_notify_url.clone(),
+                notify_url: self.pay.notify_url(channel.name()),
             };
             match channel.refund(req).await {
                 Ok(state) => {
@@ -537,8 +605,8 @@ impl App {
             .all(self.db.reader())
             .await?;
         for p in due {
-            if let Some(channel) = self.pay.clone()
-                && let Some(out) = p.out_trade_no.clone()
+            if let Some(out) = p.out_trade_no.clone()
+                && let Ok(channel) = self.channel_of_payment(self.db.reader(), &p).await
             {
                 // Claim: push the next query out so a second server skips it.
                 let claimed = payment::Entity::update_many()

@@ -57,6 +57,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ledger_check))
         .routes(routes!(alerts))
         .routes(routes!(sandbox_notify))
+        .routes(routes!(wechat_notify))
+        .routes(routes!(alipay_notify))
 }
 
 type Idem = IdemReply;
@@ -382,23 +384,52 @@ pub async fn alerts(
     Ok(Json(s.app.alerts(&c, q.chain_id).await?))
 }
 
-/// The sandbox channel's notifications. Answers 200 `{"code": "SUCCESS"}` once the
-/// notification is verified and recorded (applied, a duplicate, or parked for staff);
-/// 401 `{"code": "FAIL"}` for a bad signature, so the channel retries.
+/// WeChat Pay API v3 notifications (payments and refunds): `Wechatpay-Signature` checked
+/// with the platform key named by `Wechatpay-Serial`, timestamp within 5 minutes,
+/// `resource` decrypted with the APIv3 key, amount, currency and merchant checked against
+/// the payment. 204 once handled (applied, a duplicate, or parked for staff); 500
+/// `{"code": "FAIL"}` otherwise, so WeChat retries.
+#[utoipa::path(post, path = "/api/v1/pay/wechat/notify", tag = "payments",
+    request_body(content = String, content_type = "application/json", description = "signed, encrypted notification"),
+    responses((status = 204, description = "handled"), (status = 500, description = "refused or not applied: retried")))]
+pub async fn wechat_notify(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    channel_notify(&s, "wechat", &headers, &body).await
+}
+
+/// Alipay asynchronous notifications (form-encoded, RSA2 over the sorted parameters
+/// without `sign` and `sign_type`; app id and amount checked). Answers the text `success`
+/// once handled, `fail` otherwise (Alipay retries anything else).
+#[utoipa::path(post, path = "/api/v1/pay/alipay/notify", tag = "payments",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "signed notification"),
+    responses((status = 200, description = "`success` when handled, `fail` otherwise", content_type = "text/plain")))]
+pub async fn alipay_notify(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    channel_notify(&s, "alipay", &headers, &body).await
+}
+
+/// The sandbox channel's notifications (see docs/payments.md). 204 once handled.
 #[utoipa::path(post, path = "/api/v1/pay/sandbox/notify", tag = "payments",
     request_body(content = String, content_type = "application/json", description = "signed notification"),
-    responses((status = 200, description = "handled"), (status = 401, description = "signature refused")))]
+    responses((status = 204, description = "handled"), (status = 500, description = "refused or not applied: retried")))]
 pub async fn sandbox_notify(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match s.app.handle_pay_notification(&headers, &body).await {
-        Ok(_) => (StatusCode::OK, Json(serde_json::json!({"code": "SUCCESS", "message": "成功"}))).into_response(),
-        Err(jiayou_app::AppError::Unauthenticated { code, message_zh }) => {
-            tracing::warn!(code, "payment notification refused");
-            (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"code": "FAIL", "message": message_zh}))).into_response()
+    channel_notify(&s, "sandbox", &headers, &body).await
+}
+
+/// Verifies and applies one notification, and answers in the channel's own terms.
+/// Anything but success makes the channel deliver it again later; nothing is applied
+/// twice (the money path applies each state once).
+async fn channel_notify(s: &AppState, channel: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let handled = match s.app.handle_pay_notification(channel, headers, body).await {
+        Ok(_) => true,
+        Err(jiayou_app::AppError::Unauthenticated { code, .. }) => {
+            tracing::warn!(channel, code, "payment notification refused");
+            false
         }
         Err(e) => {
-            tracing::error!(error = %e, "payment notification not applied; the channel will retry");
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"code": "FAIL", "message": "系统繁忙"})))
-                .into_response()
+            tracing::error!(channel, error = %e, "payment notification not applied; the channel will retry");
+            false
         }
-    }
+    };
+    let answer = s.app.pay.notification_answer(channel, handled);
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(axum::http::header::CONTENT_TYPE, answer.content_type)], answer.body).into_response()
 }

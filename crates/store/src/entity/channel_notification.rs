@@ -18,6 +18,13 @@ pub struct Model {
     /// The verified, decrypted notification.
     pub body: Option<String>,
     pub received_at_us: i64,
+    /// The payment's chain, or the chain of the instance that verified it; `None` for a
+    /// deployment-wide instance and an unknown order.
+    pub chain_id: Option<i64>,
+    /// Staff looked at a parked notification and said what was done.
+    pub resolved_at_us: Option<i64>,
+    pub resolved_by: Option<i64>,
+    pub resolution: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,7 @@ mod m0002_identity;
 mod m0003_audit;
 mod m0004_members;
 mod m0005_money;
+mod m0006_channels;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_audit::Migration),
             Box::new(m0004_members::Migration),
             Box::new(m0005_money::Migration),
+            Box::new(m0006_channels::Migration),
         ]
     }
 }
