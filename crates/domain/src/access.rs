@@ -60,6 +60,12 @@ pub enum Permission {
     /// Coupons, top-up bonus rules and the payment policy (C12, C14).
     #[serde(rename = "marketing.manage")]
     MarketingManage,
+    /// Risk rules (S1), and releasing or refunding the payments they held.
+    #[serde(rename = "risk.manage")]
+    RiskManage,
+    /// The channels' daily reconciliation and the notifications parked for staff (C3).
+    #[serde(rename = "pay.reconcile")]
+    PayReconcile,
 }
 
 str_enum!(Permission {
@@ -83,6 +89,8 @@ str_enum!(Permission {
     SalesRefund => "sales.refund",
     DeviceManage => "device.manage",
     MarketingManage => "marketing.manage",
+    RiskManage => "risk.manage",
+    PayReconcile => "pay.reconcile",
 });
 
 impl Permission {
@@ -148,7 +156,9 @@ impl BuiltinRole {
             ],
             BuiltinRole::Cashier => &[ChainRead, StationRead, PriceRead, MemberRead, SalesRead, SalesCollect],
             BuiltinRole::Attendant => &[ChainRead, StationRead, PriceRead, SalesReadOwn],
-            BuiltinRole::Finance => &[ChainRead, StationRead, PriceRead, AuditRead, MemberRead, SalesRead],
+            BuiltinRole::Finance => {
+                &[ChainRead, StationRead, PriceRead, AuditRead, MemberRead, SalesRead, RiskManage, PayReconcile]
+            }
         };
         list.iter().copied().collect()
     }

@@ -12,6 +12,7 @@ pub mod grade;
 pub mod hours;
 pub mod money;
 pub mod order;
+pub mod risk;
 pub mod settlement;
 pub mod station;
 

@@ -52,6 +52,9 @@ pub enum OrderStatus {
     Expired,
     /// Completed, then refunded in full.
     Refunded,
+    /// Paid, but a risk rule (S1) held it for review: the pump is not authorised and no
+    /// points are earned until staff release it; or staff refund it in full.
+    Held,
 }
 
 str_enum!(OrderStatus {
@@ -61,6 +64,7 @@ str_enum!(OrderStatus {
     Cancelled => "cancelled",
     Expired => "expired",
     Refunded => "refunded",
+    Held => "held",
 });
 
 /// What happened to an order.
@@ -77,6 +81,10 @@ pub enum OrderEvent {
     Expire,
     /// A staff refund; `full` when nothing refundable remains afterwards.
     Refund { full: bool },
+    /// Paid, and a risk rule held the payment for review.
+    Hold,
+    /// Staff released a held payment: it proceeds as [`OrderEvent::Paid`] would have.
+    Release { dispensed: bool },
 }
 
 /// An event that is not allowed in the order's current status. The code is stable; the
@@ -95,6 +103,7 @@ impl IllegalTransition {
             (_, OrderEvent::Paid { .. }) => "order_already_paid",
             (_, OrderEvent::Refund { .. }) => "order_not_refundable",
             (_, OrderEvent::SaleReported) => "order_not_authorised",
+            (_, OrderEvent::Release { .. }) => "order_not_held",
             _ => "order_state_conflict",
         }
     }
@@ -105,6 +114,7 @@ impl IllegalTransition {
             "order_already_paid" => "订单已支付，请勿重复支付",
             "order_not_refundable" => "订单当前状态不能退款",
             "order_not_authorised" => "订单未预付授权，不能上报该笔加油",
+            "order_not_held" => "订单不在风控审核中",
             _ => "订单当前状态不允许该操作",
         }
     }
@@ -123,6 +133,10 @@ impl OrderStatus {
             (S::Authorised, E::SaleReported) => S::Completed,
             (S::Completed, E::Refund { full: true }) => S::Refunded,
             (S::Completed, E::Refund { full: false }) => S::Completed,
+            (S::AwaitingPayment, E::Hold) => S::Held,
+            (S::Held, E::Release { dispensed: false }) => S::Authorised,
+            (S::Held, E::Release { dispensed: true }) => S::Completed,
+            (S::Held, E::Refund { full: true }) => S::Refunded,
             (from, event) => return Err(IllegalTransition { from, event }),
         };
         Ok(next)
@@ -136,7 +150,7 @@ impl OrderStatus {
 
     /// Money was taken for this order and (part of it) may still be held.
     pub fn holds_money(self) -> bool {
-        matches!(self, OrderStatus::Authorised | OrderStatus::Completed)
+        matches!(self, OrderStatus::Authorised | OrderStatus::Completed | OrderStatus::Held)
     }
 }
 
@@ -146,9 +160,12 @@ mod tests {
     use OrderEvent as E;
     use OrderStatus as S;
 
-    const ALL: [OrderStatus; 6] =
-        [S::AwaitingPayment, S::Authorised, S::Completed, S::Cancelled, S::Expired, S::Refunded];
-    const EVENTS: [OrderEvent; 7] = [
+    const ALL: [OrderStatus; 7] =
+        [S::AwaitingPayment, S::Authorised, S::Completed, S::Cancelled, S::Expired, S::Refunded, S::Held];
+    const EVENTS: [OrderEvent; 10] = [
+        E::Hold,
+        E::Release { dispensed: false },
+        E::Release { dispensed: true },
         E::Paid { dispensed: false },
         E::Paid { dispensed: true },
         E::SaleReported,
@@ -171,6 +188,10 @@ mod tests {
             (S::Authorised, E::Expire) => S::Expired,
             (S::Completed, E::Refund { full: true }) => S::Refunded,
             (S::Completed, E::Refund { full: false }) => S::Completed,
+            (S::AwaitingPayment, E::Hold) => S::Held,
+            (S::Held, E::Release { dispensed: false }) => S::Authorised,
+            (S::Held, E::Release { dispensed: true }) => S::Completed,
+            (S::Held, E::Refund { full: true }) => S::Refunded,
             _ => return None,
         })
     }
@@ -193,7 +214,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(legal, 9);
+        assert_eq!(legal, 13);
     }
 
     #[test]

@@ -309,6 +309,8 @@ fn matrix(w: &World) -> Vec<(&'static str, &'static str, Allowed, Option<Value>)
         ("post", "/api/v1/device/nozzles/{id}/status", Signed, Some(json!({"status": "idle"}))),
         ("post", "/api/v1/device/sales", Signed, Some(json!({}))),
         ("post", "/api/v1/pay/sandbox/notify", Signed, Some(json!({}))),
+        ("post", "/api/v1/pay/wechat/notify", Signed, Some(json!({}))),
+        ("post", "/api/v1/pay/alipay/notify", Signed, Some(json!({}))),
         ("get", "/api/v1/stations/{station_id}/devices", Roles(MANAGERS), None),
         ("post", "/api/v1/stations/{station_id}/devices", Roles(MANAGERS), Some(json!({"code": "", "name": ""}))),
         ("get", "/api/v1/devices/{id}", Roles(MANAGERS), None),

@@ -120,7 +120,8 @@ pub struct SaleResult {
     /// Our id of the sale.
     pub id: i64,
     pub order: OrderView,
-    /// Plate pay: `charged` (paid from the balance) or `failed` (falls back to ordinary
+    /// Plate pay: `charged` (paid from the balance), `held` (paid, held by a risk rule
+    /// for review) or `failed` (falls back to ordinary
     /// payment; the member is told); `None` when the sale had no plate-pay plate.
     pub autopay: Option<String>,
     /// Within SPEC's amount/quantity tolerance; an inconsistent sale raised an alert.
@@ -302,7 +303,8 @@ impl App {
         if !consistent {
             raise_alert(
                 &tx,
-                dev,
+                dev.chain_id,
+                Some(dev.station_id),
                 "sale_inconsistent",
                 "warning",
                 None,
@@ -366,7 +368,7 @@ impl App {
             let detail = serde_json::json!({
                 "authorisation_id": a.id, "status": a.status, "nozzle_id": nozzle_id, "order_status": m.status,
             });
-            raise_alert(tx, dev, "authorisation_mismatch", "warning", Some(a.order_id), None, detail).await?;
+            raise_alert(tx, dev.chain_id, Some(dev.station_id), "authorisation_mismatch", "warning", Some(a.order_id), None, detail).await?;
             return Ok(None);
         }
         pump_authorisation::Entity::update_many()
@@ -392,7 +394,8 @@ impl App {
         if sale.amount_fen > m.gross_fen {
             raise_alert(
                 tx,
-                dev,
+                dev.chain_id,
+                Some(dev.station_id),
                 "prepay_overrun",
                 "warning",
                 Some(m.id),
@@ -454,7 +457,8 @@ impl App {
         if price.as_ref().is_some_and(|p| p.list_price_fen != sale.unit_price_fen) {
             raise_alert(
                 tx,
-                dev,
+                dev.chain_id,
+                Some(dev.station_id),
                 "price_mismatch",
                 "warning",
                 None,
@@ -541,7 +545,8 @@ impl App {
         match attempt {
             Ok(paid) => {
                 sp.commit().await?;
-                Ok((paid, Some("charged".into())))
+                let outcome = if paid.status == OrderStatus::Held.as_str() { "held" } else { "charged" };
+                Ok((paid, Some(outcome.into())))
             }
             Err(AppError::Conflict { code, .. }) => {
                 sp.rollback().await?;
@@ -698,9 +703,11 @@ impl App {
 }
 
 /// An abnormal-order alert (B3 grows this list). No personal data in `detail`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn raise_alert(
     tx: &DatabaseTransaction,
-    dev: &DeviceAuth,
+    chain_id: i64,
+    station_id: Option<i64>,
     kind: &str,
     severity: &str,
     order_id: Option<i64>,
@@ -708,8 +715,8 @@ pub(crate) async fn raise_alert(
     detail: serde_json::Value,
 ) -> AppResult<()> {
     let a = alert::ActiveModel {
-        chain_id: Set(dev.chain_id),
-        station_id: Set(Some(dev.station_id)),
+        chain_id: Set(chain_id),
+        station_id: Set(station_id),
         kind: Set(kind.to_owned()),
         severity: Set(severity.to_owned()),
         order_id: Set(order_id),
@@ -722,8 +729,8 @@ pub(crate) async fn raise_alert(
     .insert(tx)
     .await?;
     outbox_event::ActiveModel {
-        chain_id: Set(dev.chain_id),
-        station_id: Set(Some(dev.station_id)),
+        chain_id: Set(chain_id),
+        station_id: Set(station_id),
         order_id: Set(order_id),
         topic: Set("alert.raised".into()),
         payload: Set(serde_json::json!({"alert_id": a.id, "kind": kind}).to_string()),

@@ -133,6 +133,7 @@ pub(crate) fn status_message(kind: OrderKind, status: OrderStatus) -> &'static s
         (_, OrderStatus::Cancelled) => "订单已取消，已付款项将原路退回",
         (_, OrderStatus::Expired) => "订单已超时关闭，已付款项将原路退回",
         (_, OrderStatus::Refunded) => "订单已全额退款",
+        (_, OrderStatus::Held) => jiayou_domain::risk::HELD_MESSAGE_ZH,
     }
 }
 
@@ -230,7 +231,8 @@ pub(crate) async fn transition(
     let now = now_us();
     am.status = Set(next.as_str().to_owned());
     match next {
-        OrderStatus::Authorised => am.paid_at_us = Set(Some(now)),
+        // A held payment was paid when it was held; its release keeps that instant.
+        OrderStatus::Authorised | OrderStatus::Held if m.paid_at_us.is_none() => am.paid_at_us = Set(Some(now)),
         OrderStatus::Completed if m.completed_at_us.is_none() => {
             am.completed_at_us = Set(Some(now));
             if m.paid_at_us.is_none() {

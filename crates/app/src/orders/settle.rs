@@ -85,9 +85,27 @@ impl App {
     ) -> AppResult<order::Model> {
         let (kind, _) = parse_status(m)?;
         let plan = plan_of(m)?.ok_or_else(|| internal("paying an order without a plan"))?;
-        let dispensed = kind != OrderKind::Prepay;
         let am = order::ActiveModel { paid_fen: Set(plan.money_paid_fen()), ..Default::default() };
-        let mut m = transition(tx, m, OrderEvent::Paid { dispensed }, am).await?;
+        if let Some(hit) = self.risk_check(tx, m, kind, plan.money_paid_fen()).await? {
+            let m = transition(tx, m, OrderEvent::Hold, am).await?;
+            self.hold_for_review(tx, &m, hit, actor).await?;
+            return Ok(m);
+        }
+        let m = transition(tx, m, OrderEvent::Paid { dispensed: kind != OrderKind::Prepay }, am).await?;
+        self.paid_effects(tx, m, policy, actor).await
+    }
+
+    /// What follows a payment once it may proceed (at once, or when staff release a
+    /// held one): the pump authorised, the top-up credited, points earned.
+    pub(crate) async fn paid_effects(
+        &self,
+        tx: &DatabaseTransaction,
+        mut m: order::Model,
+        policy: &PaymentPolicyView,
+        actor: &Actor,
+    ) -> AppResult<order::Model> {
+        let (kind, _) = parse_status(&m)?;
+        let dispensed = kind != OrderKind::Prepay;
         match kind {
             OrderKind::Prepay => self.authorise_pump(tx, &m, policy).await?,
             OrderKind::Topup => self.credit_topup(tx, &m).await?,

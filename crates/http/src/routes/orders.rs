@@ -387,11 +387,12 @@ pub async fn alerts(
 /// WeChat Pay API v3 notifications (payments and refunds): `Wechatpay-Signature` checked
 /// with the platform key named by `Wechatpay-Serial`, timestamp within 5 minutes,
 /// `resource` decrypted with the APIv3 key, amount, currency and merchant checked against
-/// the payment. 204 once handled (applied, a duplicate, or parked for staff); 500
-/// `{"code": "FAIL"}` otherwise, so WeChat retries.
+/// the payment. 204 once handled (applied, a duplicate, or parked for staff); 401
+/// `{"code": "FAIL"}` for a refused signature, 500 when not applied: WeChat retries both.
 #[utoipa::path(post, path = "/api/v1/pay/wechat/notify", tag = "payments",
     request_body(content = String, content_type = "application/json", description = "signed, encrypted notification"),
-    responses((status = 204, description = "handled"), (status = 500, description = "refused or not applied: retried")))]
+    responses((status = 204, description = "handled"), (status = 401, description = "signature refused"),
+        (status = 500, description = "not applied: retried")))]
 pub async fn wechat_notify(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     channel_notify(&s, "wechat", &headers, &body).await
 }
@@ -401,7 +402,8 @@ pub async fn wechat_notify(State(s): State<AppState>, headers: HeaderMap, body: 
 /// once handled, `fail` otherwise (Alipay retries anything else).
 #[utoipa::path(post, path = "/api/v1/pay/alipay/notify", tag = "payments",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "signed notification"),
-    responses((status = 200, description = "`success` when handled, `fail` otherwise", content_type = "text/plain")))]
+    responses((status = 200, description = "`success` when handled, `fail` when not applied", content_type = "text/plain"),
+        (status = 401, description = "`fail`: signature refused", content_type = "text/plain")))]
 pub async fn alipay_notify(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     channel_notify(&s, "alipay", &headers, &body).await
 }
@@ -409,7 +411,8 @@ pub async fn alipay_notify(State(s): State<AppState>, headers: HeaderMap, body: 
 /// The sandbox channel's notifications (see docs/payments.md). 204 once handled.
 #[utoipa::path(post, path = "/api/v1/pay/sandbox/notify", tag = "payments",
     request_body(content = String, content_type = "application/json", description = "signed notification"),
-    responses((status = 204, description = "handled"), (status = 500, description = "refused or not applied: retried")))]
+    responses((status = 204, description = "handled"), (status = 401, description = "signature refused"),
+        (status = 500, description = "not applied: retried")))]
 pub async fn sandbox_notify(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     channel_notify(&s, "sandbox", &headers, &body).await
 }
@@ -418,18 +421,22 @@ pub async fn sandbox_notify(State(s): State<AppState>, headers: HeaderMap, body:
 /// Anything but success makes the channel deliver it again later; nothing is applied
 /// twice (the money path applies each state once).
 async fn channel_notify(s: &AppState, channel: &str, headers: &HeaderMap, body: &[u8]) -> Response {
-    let handled = match s.app.handle_pay_notification(channel, headers, body).await {
-        Ok(_) => true,
+    let (handled, refused) = match s.app.handle_pay_notification(channel, headers, body).await {
+        Ok(_) => (true, false),
         Err(jiayou_app::AppError::Unauthenticated { code, .. }) => {
             tracing::warn!(channel, code, "payment notification refused");
-            false
+            (false, true)
         }
         Err(e) => {
             tracing::error!(channel, error = %e, "payment notification not applied; the channel will retry");
-            false
+            (false, false)
         }
     };
     let answer = s.app.pay.notification_answer(channel, handled);
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // Both channels retry on any failure answer; a refused signature says so with 401.
+    let status = match refused {
+        true => StatusCode::UNAUTHORIZED,
+        false => StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    };
     (status, [(axum::http::header::CONTENT_TYPE, answer.content_type)], answer.body).into_response()
 }
