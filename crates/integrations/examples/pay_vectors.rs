@@ -45,7 +45,8 @@ fn main() {
         .expect("aead cases")
         .iter()
         .map(|case| {
-            let (k, n, a) = (str_of(case, "key").as_bytes(), str_of(case, "nonce").as_bytes(), str_of(case, "aad").as_bytes());
+            let (k, n, a) =
+                (str_of(case, "key").as_bytes(), str_of(case, "nonce").as_bytes(), str_of(case, "aad").as_bytes());
             let ciphertext = aead_encrypt(k, n, a, str_of(case, "plaintext").as_bytes());
             let decrypt = |ct: &str| match aead_decrypt(k, n, a, ct) {
                 Ok(p) => json!({"ok": String::from_utf8(p).expect("UTF-8 plaintext")}),

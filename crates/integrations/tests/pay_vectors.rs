@@ -9,7 +9,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use jiayou_integrations::pay::rsa::{PrivateKey, PublicKey, aead_decrypt, aead_encrypt, alipay_content, wechat_message};
+use jiayou_integrations::pay::rsa::{
+    PrivateKey, PublicKey, aead_decrypt, aead_encrypt, alipay_content, wechat_message,
+};
 use serde_json::Value;
 
 fn vectors() -> Value {
@@ -83,7 +85,8 @@ fn wechat_private_key(v: &Value) -> PrivateKey {
         // The SDK's own test helper does this before loading (see the fixture's note).
         pem = pem.replace(pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
     }
-    PrivateKey::parse(&pem).unwrap_or_else(|e| panic!("{}: our PrivateKey::parse refused the SDK's key: {e}", origin(v)))
+    PrivateKey::parse(&pem)
+        .unwrap_or_else(|e| panic!("{}: our PrivateKey::parse refused the SDK's key: {e}", origin(v)))
 }
 
 #[test]
@@ -145,7 +148,8 @@ fn wechat_notification_signature_verifies_with_the_platform_certificate_key() {
         assert_eq!(s(r, "associated_data"), s(&v["resource"], "associated_data"));
         let key = s(&v, "apiv3_key").as_bytes();
         assert_eq!(key.len(), 16);
-        let refused = aead_decrypt(key, s(r, "nonce").as_bytes(), s(r, "associated_data").as_bytes(), s(r, "ciphertext"));
+        let refused =
+            aead_decrypt(key, s(r, "nonce").as_bytes(), s(r, "associated_data").as_bytes(), s(r, "ciphertext"));
         assert_eq!(refused, Err("the APIv3 key must be 32 bytes".to_owned()), "{}", origin(&v));
     }
 }
@@ -153,9 +157,11 @@ fn wechat_notification_signature_verifies_with_the_platform_certificate_key() {
 #[test]
 fn wechat_aead_aes_256_gcm_matches_the_sdk_both_ways() {
     for v in group("wechat_aead") {
-        let (key, nonce, aad) = (s(&v, "key").as_bytes(), s(&v, "nonce").as_bytes(), s(&v, "associated_data").as_bytes());
+        let (key, nonce, aad) =
+            (s(&v, "key").as_bytes(), s(&v, "nonce").as_bytes(), s(&v, "associated_data").as_bytes());
         assert_eq!(key.len(), 32);
-        let plain = aead_decrypt(key, nonce, aad, s(&v, "ciphertext")).unwrap_or_else(|e| panic!("{}: {e}", origin(&v)));
+        let plain =
+            aead_decrypt(key, nonce, aad, s(&v, "ciphertext")).unwrap_or_else(|e| panic!("{}: {e}", origin(&v)));
         assert_eq!(String::from_utf8(plain).unwrap(), s(&v, "plaintext"), "{}: decrypt", origin(&v));
         let ct = aead_encrypt(key, nonce, aad, s(&v, "plaintext").as_bytes()).unwrap();
         assert_eq!(ct, s(&v, "ciphertext"), "{}: encrypt", origin(&v));
@@ -166,7 +172,12 @@ fn wechat_aead_aes_256_gcm_matches_the_sdk_both_ways() {
         assert!(aead_decrypt(key, nonce, aad, &B64.encode(raw)).is_err());
     }
     for v in group("wechat_aead_non_256") {
-        let r = aead_decrypt(s(&v, "key").as_bytes(), s(&v, "nonce").as_bytes(), s(&v, "associated_data").as_bytes(), s(&v, "ciphertext"));
+        let r = aead_decrypt(
+            s(&v, "key").as_bytes(),
+            s(&v, "nonce").as_bytes(),
+            s(&v, "associated_data").as_bytes(),
+            s(&v, "ciphertext"),
+        );
         assert_eq!(r, Err("the APIv3 key must be 32 bytes".to_owned()), "{}", origin(&v));
     }
 }
