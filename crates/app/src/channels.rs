@@ -92,6 +92,21 @@ impl PayChannels {
             .any(|e| wanted.is_none_or(|w| e.channel.name() == w) && e.chain.as_deref().is_none_or(|c| c == chain))
     }
 
+    /// The instances of `channel` serving `chain`, one per merchant (each has its own
+    /// statement to reconcile).
+    pub fn instances_for_chain(&self, chain: &str, channel: &str) -> Vec<Arc<dyn PaymentChannel>> {
+        let mut out: Vec<Arc<dyn PaymentChannel>> = Vec::new();
+        for e in &self.entries {
+            if e.channel.name() == channel
+                && e.chain.as_deref().is_none_or(|c| c == chain)
+                && !out.iter().any(|o| o.merchant_id() == e.channel.merchant_id())
+            {
+                out.push(e.channel.clone());
+            }
+        }
+        out
+    }
+
     /// How `channel` wants its notifications answered.
     pub fn notification_answer(&self, channel: &str, handled: bool) -> NotifyAnswer {
         match self.entries.iter().find(|e| e.channel.name() == channel) {

@@ -20,6 +20,7 @@ pub mod members;
 pub mod orders;
 pub mod paging;
 pub mod prices;
+pub mod reconcile;
 pub mod risk;
 pub mod roles;
 pub mod staff;

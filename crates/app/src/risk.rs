@@ -12,7 +12,7 @@ use jiayou_store::now_us;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -150,10 +150,10 @@ impl App {
             }
         };
         let after = rule_view(&saved)?;
-        let mut entry = AuditEntry::chain(chain_id, "risk_rule.set", "risk_rule").target(saved.id).after(
-            serde_json::json!({"scope": scope.as_str(), "max_single_fen": cmd.max_single_fen,
-                "max_count": cmd.max_count, "window_minutes": cmd.window_minutes}),
-        );
+        let mut entry = AuditEntry::chain(chain_id, "risk_rule.set", "risk_rule")
+            .target(saved.id)
+            .after(serde_json::json!({"scope": scope.as_str(), "max_single_fen": cmd.max_single_fen,
+                "max_count": cmd.max_count, "window_minutes": cmd.window_minutes}));
         if let Some(b) = &before {
             entry = entry.before(serde_json::json!({"max_single_fen": b.max_single_fen, "max_count": b.max_count,
                 "window_minutes": b.window_minutes}));
@@ -203,7 +203,11 @@ impl App {
         }
         let now = now_us();
         let since = |scope: RiskScope| {
-            rules.iter().find(|r| r.scope == scope).and_then(|r| r.frequency).map(|(_, min)| now - i64::from(min) * 60_000_000)
+            rules
+                .iter()
+                .find(|r| r.scope == scope)
+                .and_then(|r| r.frequency)
+                .map(|(_, min)| now - i64::from(min) * 60_000_000)
         };
         let ruled = |scope: RiskScope| rules.iter().any(|r| r.scope == scope);
         let paid_orders = |since: i64| {
@@ -239,11 +243,8 @@ impl App {
             {
                 let recent = match since(RiskScope::Plate) {
                     Some(s) => {
-                        let ids: Vec<i64> = sales_since(s)
-                            .filter(pump_sale::Column::PlateBidx.eq(bidx))
-                            .into_tuple()
-                            .all(tx)
-                            .await?;
+                        let ids: Vec<i64> =
+                            sales_since(s).filter(pump_sale::Column::PlateBidx.eq(bidx)).into_tuple().all(tx).await?;
                         paid_orders(s).filter(order::Column::PumpSaleId.is_in(ids)).count(tx).await?
                     }
                     None => 0,
@@ -304,7 +305,12 @@ impl App {
     }
 
     /// Held payments of a chain, newest first; `status` filters (pending by default).
-    pub async fn risk_holds(&self, caller: &Caller, chain_id: i64, status: Option<&str>) -> AppResult<Vec<RiskHoldView>> {
+    pub async fn risk_holds(
+        &self,
+        caller: &Caller,
+        chain_id: i64,
+        status: Option<&str>,
+    ) -> AppResult<Vec<RiskHoldView>> {
         caller.require(Permission::RiskManage, Target::Chain(chain_id))?;
         let status = status.unwrap_or("pending");
         if !["pending", "released", "refunded"].contains(&status) {
@@ -340,7 +346,13 @@ impl App {
         self.decide_hold(caller, hold_id, cmd, false).await
     }
 
-    async fn decide_hold(&self, caller: &Caller, hold_id: i64, cmd: HoldDecision, release: bool) -> AppResult<RiskHoldView> {
+    async fn decide_hold(
+        &self,
+        caller: &Caller,
+        hold_id: i64,
+        cmd: HoldDecision,
+        release: bool,
+    ) -> AppResult<RiskHoldView> {
         if cmd.note.chars().count() > 200 {
             return Err(crate::error::field_conflict("note", "备注最多 200 个字").into());
         }
@@ -368,8 +380,9 @@ impl App {
         }
         let actor = caller.actor();
         let m = if release {
-            let m = transition(&tx, &m, OrderEvent::Release { dispensed: kind != OrderKind::Prepay }, Default::default())
-                .await?;
+            let m =
+                transition(&tx, &m, OrderEvent::Release { dispensed: kind != OrderKind::Prepay }, Default::default())
+                    .await?;
             let m = self.paid_effects(&tx, m, &policy, &actor).await?;
             self.audit(&tx, &actor, order_entry(&m, "order.release")).await?;
             m
@@ -380,10 +393,8 @@ impl App {
             self.refund_lines(&tx, &m, &lines, "risk_refund", reason, caller.staff_id(), 0).await?;
             let coupons: Vec<i64> = plan.coupon_lines.iter().map(|l| l.coupon_id).collect();
             self.release_instruments(&tx, &m, &coupons, plan.points_used).await?;
-            let am = order::ActiveModel {
-                refunded_fen: Set(m.refunded_fen + plan.money_paid_fen()),
-                ..Default::default()
-            };
+            let am =
+                order::ActiveModel { refunded_fen: Set(m.refunded_fen + plan.money_paid_fen()), ..Default::default() };
             let m = transition(&tx, &m, OrderEvent::Refund { full: true }, am).await?;
             self.release_nozzle(&tx, &m).await?;
             emit(&tx, &m, "order.refunded").await?;

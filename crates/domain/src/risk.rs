@@ -114,12 +114,7 @@ pub fn evaluate(rules: &[RiskRule], observed: &[Observation]) -> Option<Hit> {
         {
             return Some(Hit {
                 scope: o.scope,
-                reason_zh: format!(
-                    "{}单笔金额 {} 超过上限 {}",
-                    o.scope.name_zh(),
-                    Fen(o.amount_fen),
-                    Fen(max)
-                ),
+                reason_zh: format!("{}单笔金额 {} 超过上限 {}", o.scope.name_zh(), Fen(o.amount_fen), Fen(max)),
             });
         }
         if let Some((max_count, minutes)) = rule.frequency

@@ -368,7 +368,17 @@ impl App {
             let detail = serde_json::json!({
                 "authorisation_id": a.id, "status": a.status, "nozzle_id": nozzle_id, "order_status": m.status,
             });
-            raise_alert(tx, dev.chain_id, Some(dev.station_id), "authorisation_mismatch", "warning", Some(a.order_id), None, detail).await?;
+            raise_alert(
+                tx,
+                dev.chain_id,
+                Some(dev.station_id),
+                "authorisation_mismatch",
+                "warning",
+                Some(a.order_id),
+                None,
+                detail,
+            )
+            .await?;
             return Ok(None);
         }
         pump_authorisation::Entity::update_many()

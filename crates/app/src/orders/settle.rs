@@ -354,7 +354,7 @@ impl App {
         let p = find().lock_exclusive().one(&tx).await?.ok_or_else(|| internal("payment vanished"))?;
         let now = now_us();
         let outcome = match state {
-            PaymentState::Succeeded { transaction_id, amount_fen, .. } => {
+            PaymentState::Succeeded { transaction_id, amount_fen, paid_at } => {
                 if *amount_fen != p.amount_fen {
                     return Ok(ChannelOutcome::Mismatch);
                 }
@@ -364,7 +364,9 @@ impl App {
                 let mut am = p.clone().into_active_model();
                 am.status = Set("succeeded".into());
                 am.transaction_id = Set(Some(transaction_id.clone()));
-                am.settled_at_us = Set(Some(now));
+                // The channel's own success time: the day it falls on is the day of the
+                // channel's statement (see `crate::reconcile`).
+                am.settled_at_us = Set(Some(paid_at.timestamp_micros()));
                 am.next_query_at_us = Set(None);
                 am.updated_at_us = Set(now);
                 let p = am.update(&tx).await?;
@@ -719,6 +721,11 @@ impl App {
         self.dispatch_refunds().await;
         report.idempotency_purged = self.idem_purge(now_us).await?;
         report.device_nonces_purged = self.purge_device_nonces(now_us).await?;
+        // 4. Yesterday's statements, once a day (a failure is logged, never blocks the rest).
+        match self.reconcile_due(now_us).await {
+            Ok(n) => report.reconciled = n,
+            Err(e) => tracing::warn!(error = %e, "daily reconciliation failed; retried later"),
+        }
         Ok(report)
     }
 }
@@ -768,6 +775,7 @@ pub struct JobReport {
     pub refunded_late: u32,
     pub idempotency_purged: u64,
     pub device_nonces_purged: u64,
+    pub reconciled: u32,
 }
 
 /// The audit row of an order's money event (amounts and ids only: no personal data).

@@ -174,12 +174,12 @@ pub fn wechat_message(parts: &[&str]) -> String {
 
 /// Alipay's string to sign: `key=value` pairs sorted by key (byte order), joined by
 /// `&`, without `sign` and — for asynchronous notifications — `sign_type`, and without
-/// empty values; values raw (not URL-encoded). Requests keep `sign_type` in the string:
+/// empty keys or values (as the Java SDK's `getSignContent`); values raw (not URL-encoded). Requests keep `sign_type` in the string:
 /// pass `exclude_sign_type = false`.
 pub fn alipay_content<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>, exclude_sign_type: bool) -> String {
     let mut pairs: Vec<(&str, &str)> = params
         .into_iter()
-        .filter(|(k, v)| !v.is_empty() && *k != "sign" && !(exclude_sign_type && *k == "sign_type"))
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty() && *k != "sign" && !(exclude_sign_type && *k == "sign_type"))
         .collect();
     pairs.sort_unstable();
     let mut s = String::new();
@@ -336,7 +336,7 @@ mod tests {
 
     #[test]
     fn alipay_content_sorts_and_drops_sign_and_empty_values() {
-        let params = [("sign", "x"), ("b", "2"), ("sign_type", "RSA2"), ("a", "1"), ("empty", "")];
+        let params = [("sign", "x"), ("b", "2"), ("sign_type", "RSA2"), ("a", "1"), ("empty", ""), ("", "orphan")];
         assert_eq!(alipay_content(params, true), "a=1&b=2");
         assert_eq!(alipay_content(params, false), "a=1&b=2&sign_type=RSA2");
         assert_eq!(wechat_message(&["1", "n", "{}"]), "1\nn\n{}\n");
