@@ -65,6 +65,7 @@
 
 mod bill;
 mod client;
+mod gateway;
 pub mod peer;
 pub mod wire;
 
