@@ -431,7 +431,11 @@ impl PaymentChannel for AlipayChannel {
         match answer.str("fund_change") {
             Some("Y") => Ok(RefundState::Succeeded { refund_id: refund_id(trade_no, &req.out_refund_no) }),
             // "N": this call moved no money (a repeat, or still processing): ask the refund query.
-            _ => self.query_refund_of(&req.out_trade_no, &req.out_refund_no).await,
+            _ => match self.query_refund_of(&req.out_trade_no, &req.out_refund_no).await {
+                // Accepted but not visible yet: query again later.
+                Err(ChannelError::Refused { code, .. }) if code == "REFUND_NOT_EXIST" => Ok(RefundState::Pending),
+                other => other,
+            },
         }
     }
 

@@ -63,7 +63,7 @@
 //! payment codes (16–24 digits starting `25`–`30`; ending in `9` = confirm on the phone
 //! first; [`INSUFFICIENT_BALANCE_CODE`] = not enough balance), fault knobs.
 
-mod bill;
+pub mod bill;
 mod client;
 mod gateway;
 pub mod peer;

@@ -241,6 +241,8 @@ async fn a_payment_is_notified_until_answered_success_and_the_notification_verif
     let mut receiver = Receiver::start(1).await;
     let openid = Payer::App { openid: Some("074a1234".into()) };
     channel.create(request("N1", 1234, openid, &receiver.url)).await.unwrap();
+    let early = peer.signed_notification("N1").unwrap();
+    assert!(matches!(verify(&channel, &early), Ok(Notification::Payment { state: PaymentState::Pending, .. })));
     let page = reqwest::get(format!("{}/sandbox/pay?out_trade_no=N1", peer.base_url())).await.unwrap();
     assert!(page.text().await.unwrap().contains("确认付款"));
     let paid = reqwest::Client::new().post(format!("{}/sandbox/pay/N1", peer.base_url())).send().await.unwrap();
@@ -258,6 +260,9 @@ async fn a_payment_is_notified_until_answered_success_and_the_notification_verif
         }
         other => panic!("{other:?}"),
     }
+    // Delivered out of order, the older state still verifies as what it was: the app
+    // applies states forward only, so it cannot undo the payment.
+    assert!(matches!(verify(&channel, &early), Ok(Notification::Payment { state: PaymentState::Pending, .. })));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!((peer.notifications_sent(), peer.notifications_delivered()), (2, 1));
     let answer = channel.notification_answer(true);
