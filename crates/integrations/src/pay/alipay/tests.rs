@@ -488,3 +488,27 @@ fn settings_are_checked_up_front() {
     let channel = AlipayChannel::new(base).unwrap();
     assert_eq!((channel.name(), channel.merchant_id()), ("alipay", "2021000000000000"));
 }
+
+#[tokio::test]
+async fn notification_knobs_drop_or_duplicate_and_are_settable_over_http() {
+    let (peer, channel) = setup().await;
+    let mut receiver = Receiver::start(0).await;
+    let control = format!("{}/control", peer.base_url());
+    let set = reqwest::Client::new().post(&control).body(r#"{"drop_notifications": true}"#).send().await.unwrap();
+    assert!(set.status().is_success());
+    assert!(peer.faults().drop_notifications);
+    let bad = reqwest::Client::new().post(&control).body(r#"{"no_such_knob": 1}"#).send().await.unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+
+    channel.create(request("K1", 100, code(PAYS_NOW), &receiver.url)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.rx.try_recv().is_err(), "dropped");
+    assert_eq!(peer.notifications_sent(), 0);
+
+    peer.drop_notifications(false);
+    peer.notify_twice(true);
+    channel.create(request("K2", 100, code(PAYS_NOW), &receiver.url)).await.unwrap();
+    let (a, b) = (receiver.next().await, receiver.next().await);
+    assert_eq!(a, b);
+    assert!(matches!(verify(&channel, &a), Ok(Notification::Payment { .. })));
+}
