@@ -53,9 +53,9 @@
 //! is read from the signed body. The payer side of the sandbox (cashier page, payment
 //! codes, fault knobs) is described in [`sandbox`].
 
-pub mod alipay;
 mod client;
 mod error;
+pub mod alipay;
 pub mod rsa;
 pub mod sandbox;
 pub mod sign;
