@@ -39,7 +39,8 @@ use crate::routes::{audit, auth, chains, equipment, finder, grades, health, memb
         (name = "device", description = "加油机控制器接口（设备签名 HMAC-SHA256）"),
         (name = "devices", description = "加油机控制器（设备）：登记、密钥、停用"),
         (name = "marketing", description = "储值赠送规则、优惠券、支付策略、会员钱包"),
-        (name = "payments", description = "支付渠道回调通知"),
+        (name = "payments", description = "支付渠道（微信支付、支付宝）回调通知、每日对账、待处理通知"),
+        (name = "risk", description = "风控规则与待审核支付（S1）"),
     )
 )]
 struct ApiDoc;
@@ -147,4 +148,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::routes::devices::router())
         .merge(crate::routes::marketing::router())
         .merge(crate::routes::orders::router())
+        .merge(crate::routes::risk::router())
 }

@@ -14,6 +14,7 @@ pub mod marketing;
 pub mod members;
 pub mod orders;
 pub mod prices;
+pub mod risk;
 pub mod roles;
 pub mod staff;
 pub mod stations;
