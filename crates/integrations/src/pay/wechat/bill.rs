@@ -111,7 +111,12 @@ pub fn parse_bill(text: &str) -> Result<Vec<StatementLine>, String> {
         if line.starts_with("总交易单数") {
             break; // the summary: its values line follows and is not a trade
         }
-        let fields: Vec<&str> = line.split(',').map(|f| f.trim().strip_prefix('`').unwrap_or(f.trim())).collect();
+        // Every field starts with a backtick, so ",`" separates fields even when a
+        // product name holds a comma.
+        let fields: Vec<&str> = match line.trim().strip_prefix('`') {
+            Some(rest) => rest.split(",`").map(str::trim).collect(),
+            None => line.split(',').map(str::trim).collect(),
+        };
         if fields.len() < columns.len() {
             return Err(format!("bill line {line_no} has {} fields, the header {}", fields.len(), columns.len()));
         }
@@ -191,7 +196,7 @@ pub(crate) fn write_bill(rows: &[BillRow<'_>]) -> String {
             "0.00".into(),
             if is_refund { "ORIGINAL".into() } else { String::new() },
             if is_refund { "SUCCESS".into() } else { String::new() },
-            row.description.replace(',', "，"),
+            row.description.to_owned(),
             String::new(),
             "0.00".into(),
             "0.60%".into(),

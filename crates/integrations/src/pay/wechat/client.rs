@@ -22,6 +22,8 @@ use crate::pay::{
 
 /// WeChat Pay's API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.mch.weixin.qq.com";
+/// Refusal codes that leave the outcome unknown.
+const UNKNOWN_OUTCOME_CODES: [&str; 3] = ["SYSTEM_ERROR", "SYSTEMERROR", "BANKERROR"];
 const USER_AGENT: &str = concat!("jiayou/", env!("CARGO_PKG_VERSION"), " (WeChatPay-APIv3)");
 
 /// Where and as whom to reach WeChat Pay. One instance per merchant, or per
@@ -279,6 +281,12 @@ impl WechatPayChannel {
             self.verify_answer(&headers, &bytes, api)?;
         }
         match error {
+            // WeChat's "we failed internally" codes say nothing of whether the request
+            // was applied, whatever the HTTP status: query before acting on it.
+            Some(Ok(error)) if UNKNOWN_OUTCOME_CODES.contains(&error.code.as_str()) => {
+                tracing::warn!(api, status = status.as_u16(), code = %error.code, "WeChat Pay system error: outcome unknown");
+                Err(ChannelError::Transport(format!("HTTP {} {}", status.as_u16(), error.code)))
+            }
             Some(Ok(error)) => {
                 if status == StatusCode::UNAUTHORIZED {
                     // Our keys, serial or clock are wrong: every payment fails until an operator acts.
@@ -525,7 +533,7 @@ impl PaymentChannel for WechatPayChannel {
         let path = format!("{}?{}", self.trade_path(out_trade_no, ""), self.merchant_query());
         match self.call::<wire::Transaction>(Method::GET, &path, None, "query").await? {
             Ok(t) => trade_state(&t).map_err(ChannelError::BadResponse),
-            Err(r) if r.status == StatusCode::NOT_FOUND || r.error.code == "ORDER_NOT_EXIST" => {
+            Err(r) if r.status == StatusCode::NOT_FOUND && r.error.code == "ORDER_NOT_EXIST" => {
                 Ok(PaymentState::NotFound)
             }
             Err(r) => Err(refused(r)),
@@ -695,7 +703,10 @@ impl PaymentChannel for WechatPayChannel {
                     out_trade_no: t.out_trade_no,
                     transaction_id: t.transaction_id.unwrap_or_default(),
                     amount_fen: t.amount.total,
-                    currency: t.amount.currency.unwrap_or_else(|| CURRENCY.to_owned()),
+                    currency: t
+                        .amount
+                        .currency
+                        .ok_or_else(|| NotifyError::MalformedBody("amount.currency missing".into()))?,
                     merchant_id: merchant_id.unwrap_or_default(),
                     state,
                 })

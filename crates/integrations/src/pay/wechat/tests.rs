@@ -73,7 +73,7 @@ fn app_payment(no: &str, amount_fen: i64, notify_url: &str) -> CreatePayment {
     CreatePayment {
         out_trade_no: no.to_owned(),
         amount_fen,
-        description: "加油 92# <测试>".to_owned(),
+        description: "加油 92#,<测试>".to_owned(),
         notify_url: notify_url.to_owned(),
         payer: Payer::App { openid: Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".to_owned()) },
         expires_at: Utc::now() + TimeDelta::minutes(15),
@@ -537,7 +537,7 @@ fn yuan_parses_exactly() {
 fn a_bill_in_wechats_format_parses() {
     let bill = format!(
         "{}\r\n\
-         `2026-11-21 10:00:00,`wxd678efh567hg6787,`1900000109,`,`,`4200000001202611210000000001,`S1,`oUp,`JSAPI,`SUCCESS,`OTHERS,`CNY,`290.00,`10.00,`,`,`0.00,`0.00,`,`,`加油,`,`1.74,`0.60%,`300.00,`0.00,`\r\n\
+         `2026-11-21 10:00:00,`wxd678efh567hg6787,`1900000109,`,`,`4200000001202611210000000001,`S1,`oUp,`JSAPI,`SUCCESS,`OTHERS,`CNY,`290.00,`10.00,`,`,`0.00,`0.00,`,`,`加油,92#,`,`1.74,`0.60%,`300.00,`0.00,`\r\n\
          `2026-11-21 23:59:59,`wxd678efh567hg6787,`1900000109,`,`,`4200000001202611210000000001,`S1,`oUp,`JSAPI,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300000001,`S1R1,`99.99,`0.00,`ORIGINAL,`SUCCESS,`加油,`,`-0.60,`0.60%,`0.00,`100.01,`\r\n\
          `2026-11-21 11:00:00,`wxd678efh567hg6787,`1900000109,`,`,`4200000001202611210000000002,`S2,`oUp,`MICROPAY,`REVOKED,`OTHERS,`CNY,`0.00,`0.00,`,`,`0.00,`0.00,`,`,`加油,`,`0.00,`0.60%,`5.00,`0.00,`\r\n\
          总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\r\n`3,`290.00,`99.99,`0.00,`1.14,`305.00,`100.01\r\n",
