@@ -401,7 +401,9 @@ impl WechatPayChannel {
         body.payer = wire::Payer { auth_code: Some(auth_code), ..Default::default() };
         body.scene_info = Some(wire::SceneInfo {
             device_id: None,
-            store_info: Some(wire::StoreInfo { out_id: self.partner().map(str::to_owned) }),
+            // The trait knows no store or device: the merchant receiving the money
+            // (the station in partner mode) stands for the store.
+            store_info: Some(wire::StoreInfo { out_id: Some(self.merchant_id().to_owned()) }),
         });
         let path = if self.partner().is_some() {
             "/v3/pay/partner/transactions/codepay"
@@ -420,6 +422,10 @@ impl WechatPayChannel {
                 Ok(Created { status: trade_state(&transaction).map_err(ChannelError::BadResponse)?, pay_params: None })
             }
             Err(r) if r.error.code == "USERPAYING" => Ok(Created { status: PaymentState::Pending, pay_params: None }),
+            // A retried payment code that went through meanwhile.
+            Err(r) if r.error.code == "ORDERPAID" => {
+                Ok(Created { status: self.query(&req.out_trade_no).await?, pay_params: None })
+            }
             // The payer's side failed: a definite answer, the payment will never be paid.
             Err(r) if matches!(r.error.code.as_str(), "NOTENOUGH" | "PAYERROR" | "BUYER_MISMATCH") => Ok(Created {
                 status: PaymentState::Failed { code: r.error.code, message: r.error.message },

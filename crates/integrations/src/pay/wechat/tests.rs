@@ -579,3 +579,49 @@ async fn configurations_that_cannot_work_are_refused() {
     assert!(PublicKey::parse(&peer.platform_public_key_pem()).is_ok());
     assert!(crate::pay::rsa::PrivateKey::parse(&peer.merchant_key_pem()).is_ok());
 }
+
+#[tokio::test]
+async fn duplicate_notifications_read_the_same_in_any_order() {
+    let config = WechatPeerConfig { refund_settles_after: Duration::ZERO, ..Default::default() };
+    let (peer, channel) = setup(config).await;
+    let mut receiver = Receiver::start(0).await;
+    peer.notify_twice(true);
+    channel.create(app_payment("D1", 4_200, &receiver.url)).await.unwrap();
+    peer.pay("D1").unwrap();
+    let first = receiver.next().await;
+    let second = receiver.next().await;
+    assert_ne!(first.0["wechatpay-nonce"], second.0["wechatpay-nonce"], "each copy signed on its own");
+    let read = |(h, b): &(HeaderMap, Bytes)| channel.verify_notification(h, b, Utc::now()).unwrap();
+    assert_eq!(read(&first), read(&second));
+    // The refund's notification may be handled before a late copy of the payment's.
+    channel.refund(refund("D1", "D1R", 4_200, 4_200, &receiver.url)).await.unwrap();
+    let refund_copies = [receiver.next().await, receiver.next().await];
+    let (late_headers, late_body) = peer.signed_notification("D1").unwrap();
+    assert!(matches!(read(&refund_copies[1]), Notification::Refund { refund_fen: 4_200, .. }));
+    assert_eq!(read(&(late_headers, Bytes::from(late_body))), read(&first));
+    assert!(matches!(read(&refund_copies[0]), Notification::Refund { .. }));
+    tokio::time::timeout(WAIT, async {
+        while peer.notifications_delivered() < 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("four deliveries");
+}
+
+#[tokio::test]
+async fn payment_code_retries_answer_the_same_payment() {
+    let (_peer, channel) = setup(WechatPeerConfig::default()).await;
+    let first = channel.create(code_payment("CR1", 100, "114567890123456780")).await.unwrap();
+    let again = channel.create(code_payment("CR1", 100, "114567890123456780")).await.unwrap();
+    assert_eq!(first.status, again.status);
+    let poor = channel.create(code_payment("CR2", 100, INSUFFICIENT_FUNDS_CODE)).await.unwrap();
+    let again = channel.create(code_payment("CR2", 100, INSUFFICIENT_FUNDS_CODE)).await.unwrap();
+    assert!(matches!((poor.status, again.status), (PaymentState::Failed { .. }, PaymentState::Failed { .. })));
+}
+
+#[test]
+fn times_go_out_in_china_time() {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-21T02:00:00Z").unwrap().with_timezone(&Utc);
+    assert_eq!(super::bill::rfc3339_china(at), "2026-11-21T10:00:00+08:00");
+}
