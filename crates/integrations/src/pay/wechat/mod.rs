@@ -27,16 +27,16 @@
 //! it is [`ChannelError::BadResponse`](crate::pay::ChannelError) (outcome unknown). The
 //! bill file itself is not signed (as at WeChat); the signed `hash_value` vouches for it.
 //!
-//! # Endpoints (partner variants in brackets)
+//! # Endpoints (`[partner/]`: the service-provider path)
 //! | Trait call | Request |
 //! |---|---|
 //! | `create`, [`Payer::App`](crate::pay::Payer) | `POST /v3/pay/[partner/]transactions/jsapi` → `prepay_id` → `pay_params` |
 //! | `create`, payment code | `POST /v3/pay/[partner/]transactions/codepay` (`payer.auth_code`, `scene_info`) |
-//! | `query` | `GET /v3/pay/[partner/]transactions/out-trade-no/{no}?mchid=` [`?sp_mchid=&sub_mchid=`] |
+//! | `query` | `GET /v3/pay/[partner/]transactions/out-trade-no/{no}?mchid=` (partner: `?sp_mchid=&sub_mchid=`) |
 //! | `close` | `POST .../out-trade-no/{no}/close` → 204 |
-//! | `refund` | `POST /v3/refund/domestic/refunds` [+ `sub_mchid`] |
-//! | `query_refund` | `GET /v3/refund/domestic/refunds/{out_refund_no}` [`?sub_mchid=`] |
-//! | `statement` | `GET /v3/bill/tradebill?bill_date=&bill_type=ALL` [`&sub_mchid=`], then the `download_url` |
+//! | `refund` | `POST /v3/refund/domestic/refunds` (partner: + `sub_mchid`) |
+//! | `query_refund` | `GET /v3/refund/domestic/refunds/{out_refund_no}` (partner: `?sub_mchid=`) |
+//! | `statement` | `GET /v3/bill/tradebill?bill_date=&bill_type=ALL` (partner: `&sub_mchid=`), then the `download_url` |
 //!
 //! `pay_params` are what `wx.requestPayment` takes: `appId` (the `sub_appid` when set),
 //! `timeStamp`, `nonceStr`, `package` = `prepay_id=...`, `signType` = `RSA`, `paySign` =
@@ -55,8 +55,11 @@
 //! what is left (申请退款金额超过订单可退金额) → `refund_exceeds`. Others pass through
 //! (`NOT_ENOUGH` is the merchant's own balance being short, not an over-refund). Any 5xx
 //! (`SYSTEM_ERROR`, ...) is [`ChannelError::Transport`](crate::pay::ChannelError):
-//! WeChat may have applied the request. A JSAPI create refused `ORDERPAID` (a retried
-//! create of a payment paid meanwhile) answers the payment's current state instead.
+//! WeChat may have applied the request; so are `SYSTEM_ERROR`/`SYSTEMERROR`/`BANKERROR`
+//! under any status. A create refused `ORDERPAID` (a retried create of a payment paid
+//! meanwhile) answers the payment's current state instead. A payment code's
+//! `scene_info.store_info.out_id` is the receiving merchant (the station in partner
+//! mode): the trait carries no store or device id.
 //! The trade bill's `NO_STATEMENT_EXIST` (a day without trades) is an empty statement;
 //! a bill not generated yet (`STATEMENT_CREATING`) is refused with that code.
 //!
@@ -79,8 +82,20 @@
 //! service provider for any 10-digit `sub_mchid`), verifies each request's signature
 //! (401 `SIGN_ERROR`), signs every answer, and POSTs notifications encrypted and signed
 //! as WeChat does, retried until a 2xx after 0.2 s, 0.5 s, 1 s, 2 s, 5 s, then it gives
-//! up; each attempt is freshly signed. [`WechatPeerHandle`] has the configurations
-//! for both modes, the key PEMs, and fault knobs.
+//! up; each attempt is freshly signed. [`WechatPeerHandle`] offers:
+//! - `channel_config()` / `partner_channel_config(sub_mchid)`: ready configurations
+//!   (with `payer_page_url`); `merchant_key_pem()` / `platform_public_key_pem()` to
+//!   write key files as a real install has them;
+//! - `pay(out_trade_no)` (as the driver), `payment(out_trade_no)`, `refund(out_refund_no)`,
+//!   `sub_merchants()`;
+//! - `signed_notification(out_trade_no)` / `signed_refund_notification(out_refund_no)`:
+//!   the exact notification (headers, body), freshly signed, to deliver as often and in
+//!   whatever order a test likes; `sign_notification(body)` for hand-made ones;
+//! - fault knobs: `notify_twice`, `drop_notifications`, `delay_next_responses` (after the
+//!   work is done: the "unknown outcome" case), `fail_next_creates` (500 `SYSTEM_ERROR`,
+//!   nothing created), `corrupt_next_signatures`; counters `notifications_sent`,
+//!   `notifications_delivered`, `auth_failures`;
+//! - `plant_bill_line(line, sub_mchid)`: a bill line no request produced.
 //! - **Payer side** (the driver's phone): `GET /sandbox/pay/{prepay_id}` is a zh-CN page
 //!   with the amount and a 确认支付 button, `POST /sandbox/pay/{prepay_id}` (unsigned)
 //!   pays and notifies; `pay_params.sandbox_pay_url` points at it.
