@@ -625,3 +625,70 @@ fn times_go_out_in_china_time() {
     let at = chrono::DateTime::parse_from_rfc3339("2026-11-21T02:00:00Z").unwrap().with_timezone(&Utc);
     assert_eq!(super::bill::rfc3339_china(at), "2026-11-21T10:00:00+08:00");
 }
+
+#[test]
+fn wire_shapes_match_wechats_documented_samples() {
+    // A query answer / TRANSACTION.SUCCESS resource as WeChat documents it (partner).
+    let sample = r#"{"sp_appid":"wx8888888888888888","sp_mchid":"1230000109","sub_appid":"wxd678efh567hg6999",
+        "sub_mchid":"1900000109","out_trade_no":"1217752501201407033233368018",
+        "transaction_id":"1217752501201407033233368018","trade_type":"JSAPI","trade_state":"SUCCESS",
+        "trade_state_desc":"支付成功","bank_type":"CMC","attach":"自定义数据","success_time":"2018-06-08T10:34:56+08:00",
+        "payer":{"sp_openid":"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o","sub_openid":"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
+        "amount":{"total":100,"payer_total":100,"currency":"CNY","payer_currency":"CNY"},
+        "scene_info":{"device_id":"013467007045764"},"promotion_detail":[]}"#;
+    let t: wire::Transaction = serde_json::from_str(sample).unwrap();
+    assert_eq!((t.sub_mchid.as_deref(), t.amount.total), (Some("1900000109"), 100));
+    let PaymentState::Succeeded { paid_at, .. } = super::client::trade_state(&t).unwrap() else { panic!() };
+    assert_eq!(paid_at.to_rfc3339(), "2018-06-08T02:34:56+00:00");
+
+    // A refund answer.
+    let sample = r#"{"refund_id":"50000000382019052709732678859","out_refund_no":"1217752501201407033233368018",
+        "transaction_id":"1217752501201407033233368018","out_trade_no":"1217752501201407033233368018",
+        "channel":"ORIGINAL","user_received_account":"招商银行信用卡0403","success_time":"2020-12-01T16:18:12+08:00",
+        "create_time":"2020-12-01T16:18:12+08:00","status":"SUCCESS","funds_account":"UNSETTLED",
+        "amount":{"total":100,"refund":100,"from":[],"payer_total":90,"payer_refund":90,"settlement_refund":100,
+        "settlement_total":100,"discount_refund":10,"currency":"CNY"},"promotion_detail":[]}"#;
+    let r: wire::Refund = serde_json::from_str(sample).unwrap();
+    assert_eq!((r.status.as_str(), r.amount.refund), ("SUCCESS", 100));
+
+    // A REFUND.SUCCESS resource (direct).
+    let sample = r#"{"mchid":"1900000100","transaction_id":"1008450740201411110005820873",
+        "out_trade_no":"20150806125346","refund_id":"50200207182018070300011301001","out_refund_no":"7752501201407033233368018",
+        "refund_status":"SUCCESS","success_time":"2018-06-08T10:34:56+08:00","user_received_account":"招商银行信用卡0403",
+        "amount":{"total":999,"refund":999,"payer_total":999,"payer_refund":999}}"#;
+    let r: wire::RefundResource = serde_json::from_str(sample).unwrap();
+    assert_eq!((r.refund_status.as_str(), r.amount.refund, r.mchid.as_deref()), ("SUCCESS", 999, Some("1900000100")));
+
+    // What we send for a partner JSAPI prepay, in WeChat's field names.
+    let body = wire::TransactionBody {
+        sp_appid: Some("wx8888888888888888".into()),
+        sp_mchid: Some("1230000109".into()),
+        sub_mchid: Some("1900000109".into()),
+        description: "加油".into(),
+        out_trade_no: "O1".into(),
+        time_expire: Some("2018-06-08T10:34:56+08:00".into()),
+        notify_url: Some("https://www.weixin.qq.com/wxpay/pay.php".into()),
+        amount: wire::Amount { total: 100, currency: Some("CNY".into()), ..Default::default() },
+        payer: wire::Payer { sp_openid: Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into()), ..Default::default() },
+        ..Default::default()
+    };
+    let json: Value = serde_json::to_value(&body).unwrap();
+    let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "amount",
+            "description",
+            "notify_url",
+            "out_trade_no",
+            "payer",
+            "sp_appid",
+            "sp_mchid",
+            "sub_mchid",
+            "time_expire"
+        ]
+    );
+    assert_eq!(json["amount"], serde_json::json!({"total": 100, "currency": "CNY"}));
+    assert_eq!(json["payer"], serde_json::json!({"sp_openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}));
+}
