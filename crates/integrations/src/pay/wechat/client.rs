@@ -12,6 +12,7 @@ use serde_json::json;
 use url::Url;
 
 use super::bill::{self, rfc3339_china};
+use super::mapping::{UNKNOWN_OUTCOME_CODES, map_code, refund_state, trade_state};
 use super::wire::{self, AUTH_SCHEME, HEADER_NONCE, HEADER_SERIAL, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_SKEW_SECS};
 use crate::http::{DEFAULT_TIMEOUT, client, describe_json_error, endpoint, parse_base, transport_reason};
 use crate::pay::rsa::{PrivateKey, PublicKey, aead_decrypt, wechat_message};
@@ -22,8 +23,6 @@ use crate::pay::{
 
 /// WeChat Pay's API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.mch.weixin.qq.com";
-/// Refusal codes that leave the outcome unknown.
-const UNKNOWN_OUTCOME_CODES: [&str; 3] = ["SYSTEM_ERROR", "SYSTEMERROR", "BANKERROR"];
 const USER_AGENT: &str = concat!("jiayou/", env!("CARGO_PKG_VERSION"), " (WeChatPay-APIv3)");
 
 /// Where and as whom to reach WeChat Pay. One instance per merchant, or per
@@ -434,47 +433,6 @@ impl WechatPayChannel {
             Err(r) => Err(refused(r)),
         }
     }
-}
-
-/// The payment state of a WeChat transaction.
-pub(crate) fn trade_state(t: &wire::Transaction) -> Result<PaymentState, String> {
-    Ok(match t.trade_state.as_str() {
-        // REFUND: paid, then (partly) refunded; the refunds are tracked on their own.
-        "SUCCESS" | "REFUND" => {
-            let transaction_id = t.transaction_id.clone().ok_or("a paid transaction without transaction_id")?;
-            let paid_at = t
-                .success_time
-                .as_deref()
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .ok_or("a paid transaction without a readable success_time")?
-                .with_timezone(&Utc);
-            PaymentState::Succeeded { transaction_id, amount_fen: t.amount.total, paid_at }
-        }
-        "NOTPAY" | "USERPAYING" => PaymentState::Pending,
-        "CLOSED" | "REVOKED" => PaymentState::Closed,
-        "PAYERROR" => PaymentState::Failed { code: "PAYERROR".into(), message: t.trade_state_desc.clone() },
-        other => return Err(format!("unknown trade_state {other:?}")),
-    })
-}
-
-fn refund_state(status: &str, refund_id: &str) -> Result<RefundState, String> {
-    Ok(match status {
-        "PROCESSING" => RefundState::Pending,
-        "SUCCESS" => RefundState::Succeeded { refund_id: refund_id.to_owned() },
-        "CLOSED" | "ABNORMAL" => RefundState::Failed { code: status.to_owned(), message: format!("退款{status}") },
-        other => return Err(format!("unknown refund status {other:?}")),
-    })
-}
-
-/// WeChat's codes onto the channel-independent ones where there is an equivalent.
-pub(crate) fn map_code(code: &str) -> String {
-    match code {
-        "ORDERPAID" => codes::ALREADY_PAID,
-        "OUT_TRADE_NO_USED" => codes::OUT_TRADE_NO_USED,
-        "PARAM_ERROR" | "INVALID_REQUEST" => codes::INVALID_REQUEST,
-        other => other,
-    }
-    .to_owned()
 }
 
 fn refused(r: Refusal) -> ChannelError {

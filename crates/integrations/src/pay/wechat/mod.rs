@@ -115,6 +115,7 @@
 
 mod bill;
 mod client;
+mod mapping;
 mod peer;
 mod peer_api;
 mod peer_ledger;

@@ -22,7 +22,8 @@ use chrono::Utc;
 use tokio::sync::oneshot;
 
 use super::bill::{format_yuan, rfc3339_china};
-use super::client::{WechatPayConfig, nonce_str, trade_state};
+use super::client::{WechatPayConfig, nonce_str};
+use super::mapping::trade_state;
 use super::peer_ledger::{Fail, Kind, Ledger, lock};
 use super::wire::{self, AUTH_SCHEME, HEADER_NONCE, HEADER_SERIAL, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_SKEW_SECS};
 use crate::http::DEFAULT_TIMEOUT;

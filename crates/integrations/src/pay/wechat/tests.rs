@@ -638,7 +638,7 @@ fn wire_shapes_match_wechats_documented_samples() {
         "scene_info":{"device_id":"013467007045764"},"promotion_detail":[]}"#;
     let t: wire::Transaction = serde_json::from_str(sample).unwrap();
     assert_eq!((t.sub_mchid.as_deref(), t.amount.total), (Some("1900000109"), 100));
-    let PaymentState::Succeeded { paid_at, .. } = super::client::trade_state(&t).unwrap() else { panic!() };
+    let PaymentState::Succeeded { paid_at, .. } = super::mapping::trade_state(&t).unwrap() else { panic!() };
     assert_eq!(paid_at.to_rfc3339(), "2018-06-08T02:34:56+00:00");
 
     // A refund answer.
@@ -691,4 +691,16 @@ fn wire_shapes_match_wechats_documented_samples() {
     );
     assert_eq!(json["amount"], serde_json::json!({"total": 100, "currency": "CNY"}));
     assert_eq!(json["payer"], serde_json::json!({"sp_openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}));
+}
+
+#[test]
+fn wechat_codes_map_onto_the_channel_codes() {
+    use super::mapping::map_code;
+    assert_eq!(map_code("ORDERPAID"), codes::ALREADY_PAID);
+    assert_eq!(map_code("OUT_TRADE_NO_USED"), codes::OUT_TRADE_NO_USED);
+    assert_eq!(map_code("PARAM_ERROR"), codes::INVALID_REQUEST);
+    assert_eq!(map_code("INVALID_REQUEST"), codes::INVALID_REQUEST);
+    for own in ["NOTENOUGH", "AUTH_CODE_INVALID", "NOT_ENOUGH", "SIGN_ERROR", "FREQUENCY_LIMITED"] {
+        assert_eq!(map_code(own), own);
+    }
 }
