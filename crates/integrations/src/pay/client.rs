@@ -256,7 +256,7 @@ impl PaymentChannel for SandboxChannel {
         refund.state().map_err(ChannelError::BadResponse)
     }
 
-    async fn query_refund(&self, out_refund_no: &str) -> Result<RefundState, ChannelError> {
+    async fn query_refund(&self, _out_trade_no: &str, out_refund_no: &str) -> Result<RefundState, ChannelError> {
         check_out_no("out_refund_no", out_refund_no)?;
         let path = format!("/v1/refunds/{out_refund_no}");
         let refund: wire::Refund = self.call(Method::GET, &path, Vec::new(), "query_refund").await?.map_err(refused)?;

@@ -123,7 +123,9 @@ pub trait PaymentChannel: Send + Sync {
     async fn refund(&self, req: RefundRequest) -> Result<RefundState, ChannelError>;
 
     /// The refund's state now, at the channel.
-    async fn query_refund(&self, out_refund_no: &str) -> Result<RefundState, ChannelError>;
+    /// The refund's state now, at the channel. Both numbers: Alipay's refund query
+    /// needs the payment's too.
+    async fn query_refund(&self, out_trade_no: &str, out_refund_no: &str) -> Result<RefundState, ChannelError>;
 
     /// Checks a notification's signature and freshness, then parses it. Pure: no I/O,
     /// `now` given so the 5-minute window can be tested. A notification signed with a key

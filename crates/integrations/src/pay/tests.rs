@@ -422,9 +422,9 @@ async fn refunds_are_idempotent_per_number_and_never_exceed_the_payment() {
     assert!(matches!(&second, RefundState::Succeeded { refund_id: id } if *id != refund_id));
     assert_eq!(refused_code(channel.refund(refund("JY-R", "RF-3", 1, 1000, url)).await), codes::REFUND_EXCEEDS);
 
-    assert_eq!(channel.query_refund("RF-1").await.unwrap(), first);
+    assert_eq!(channel.query_refund("-", "RF-1").await.unwrap(), first);
     assert_eq!(sandbox.refund("RF-2"), Some(second));
-    assert_eq!(refused_code(channel.query_refund("RF-404").await), "REFUND_NOT_EXIST");
+    assert_eq!(refused_code(channel.query_refund("-", "RF-404").await), "REFUND_NOT_EXIST");
 
     channel.create(app_payment("JY-UNPAID", 1000, url)).await.unwrap();
     assert_eq!(refused_code(channel.refund(refund("JY-UNPAID", "RF-4", 1, 1000, url)).await), codes::NOT_PAID);
@@ -446,7 +446,7 @@ async fn a_refund_settles_later_and_notifies() {
     };
     assert_eq!((out_trade_no.as_str(), out_refund_no.as_str(), refund_fen), ("JY-RN", "RF-N1", 500));
     assert_eq!(state, RefundState::Succeeded { refund_id: refund_id.clone() });
-    assert_eq!(channel.query_refund("RF-N1").await.unwrap(), state);
+    assert_eq!(channel.query_refund("-", "RF-N1").await.unwrap(), state);
 }
 
 #[tokio::test]

@@ -1,8 +1,6 @@
 //! [`PaymentChannel`] over the Alipay OpenAPI gateway (see the [module docs](super)).
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -86,9 +84,6 @@ pub struct AlipayChannel {
     gateway: Url,
     config: AlipayConfig,
     client: reqwest::Client,
-    /// `out_refund_no` → `out_trade_no` of the refunds made by this process, for
-    /// [`PaymentChannel::query_refund`] (Alipay's refund query needs both).
-    refunds: Mutex<HashMap<String, String>>,
 }
 
 impl fmt::Debug for AlipayChannel {
@@ -131,7 +126,7 @@ impl AlipayChannel {
         if config.timeout.is_zero() {
             return Err(AlipayConfigError::Setting("timeout", "must be positive"));
         }
-        Ok(Self { gateway, client: client(config.timeout), config, refunds: Mutex::default() })
+        Ok(Self { gateway, client: client(config.timeout), config })
     }
 
     /// The signed parameters of a call of `method`.
@@ -212,10 +207,8 @@ impl AlipayChannel {
         format!("{}?{}", self.gateway, wire::form_encode(&params))
     }
 
-    /// The refund's state, given the payment it refunds (Alipay's refund query needs
-    /// both numbers; [`PaymentChannel::query_refund`] knows only the refunds this
-    /// process made).
-    pub async fn query_refund_of(&self, out_trade_no: &str, out_refund_no: &str) -> Result<RefundState, ChannelError> {
+    /// `alipay.trade.fastpay.refund.query`, which needs both numbers.
+    async fn query_refund_of(&self, out_trade_no: &str, out_refund_no: &str) -> Result<RefundState, ChannelError> {
         check_out_no("out_trade_no", out_trade_no)?;
         check_out_no("out_refund_no", out_refund_no)?;
         let biz =
@@ -423,10 +416,6 @@ impl PaymentChannel for AlipayChannel {
         if !answer.is_success() {
             return Err(refusal(&answer, Context::Refund));
         }
-        self.refunds
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(req.out_refund_no.clone(), req.out_trade_no.clone());
         let trade_no = answer.str("trade_no").ok_or_else(|| missing(METHOD, "trade_no"))?;
         match answer.str("fund_change") {
             Some("Y") => Ok(RefundState::Succeeded { refund_id: refund_id(trade_no, &req.out_refund_no) }),
@@ -439,15 +428,8 @@ impl PaymentChannel for AlipayChannel {
         }
     }
 
-    async fn query_refund(&self, out_refund_no: &str) -> Result<RefundState, ChannelError> {
-        let out_trade_no = self.refunds.lock().unwrap_or_else(PoisonError::into_inner).get(out_refund_no).cloned();
-        match out_trade_no {
-            Some(out_trade_no) => self.query_refund_of(&out_trade_no, out_refund_no).await,
-            None => Err(ChannelError::refused(
-                codes::INVALID_REQUEST,
-                "Alipay's refund query needs the out_trade_no: use AlipayChannel::query_refund_of",
-            )),
-        }
+    async fn query_refund(&self, out_trade_no: &str, out_refund_no: &str) -> Result<RefundState, ChannelError> {
+        self.query_refund_of(out_trade_no, out_refund_no).await
     }
 
     fn merchant_id(&self) -> &str {

@@ -41,7 +41,7 @@
 //! | query | `alipay.trade.query` | `WAIT_BUYER_PAY`, `TRADE_SUCCESS`/`TRADE_FINISHED`, `TRADE_CLOSED` |
 //! | close | `alipay.trade.close` | `ACQ.TRADE_STATUS_ERROR` is told apart by a query: paid → `already_paid`, closed → fine |
 //! | refund | `alipay.trade.refund` | `out_request_no` = `out_refund_no`; `fund_change=N` is confirmed by a refund query |
-//! | query_refund | `alipay.trade.fastpay.refund.query` | needs the `out_trade_no`: see [`AlipayChannel::query_refund_of`] |
+//! | query_refund | `alipay.trade.fastpay.refund.query` | with the `out_trade_no` and `out_request_no` |
 //! | statement | `alipay.data.dataservice.bill.downloadurl.query` | ZIP of GBK CSV, the 业务明细 file ([`bill`]) |
 //!
 //! Alipay has no refund id: we report `{trade_no}-{out_request_no}`, which the refund

@@ -385,8 +385,8 @@ async fn refunds_are_idempotent_per_request_number_and_never_exceed_the_payment(
     assert_eq!(channel.refund(refund("R1", "R1-a", 3000, 10_000)).await.unwrap(), expected, "repeated");
     assert_eq!(refused_code(channel.refund(refund("R1", "R1-a", 2000, 10_000)).await), codes::INVALID_REQUEST);
     assert_eq!(refused_code(channel.refund(refund("R1", "R1-b", 7001, 10_000)).await), codes::REFUND_EXCEEDS);
-    assert_eq!(channel.query_refund("R1-a").await.unwrap(), expected);
-    assert_eq!(refused_code(channel.query_refund_of("R1", "R1-z").await), "REFUND_NOT_EXIST");
+    assert_eq!(channel.query_refund("R1", "R1-a").await.unwrap(), expected);
+    assert_eq!(refused_code(channel.query_refund("R1", "R1-z").await), "REFUND_NOT_EXIST");
     match verify(&channel, &receiver.next().await).unwrap() {
         Notification::Refund { out_trade_no, out_refund_no, refund_fen, state, .. } => {
             assert_eq!((out_trade_no.as_str(), out_refund_no.as_str(), refund_fen), ("R1", "R1-a", 3000));

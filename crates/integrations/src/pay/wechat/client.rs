@@ -551,7 +551,7 @@ impl PaymentChannel for WechatPayChannel {
         }
     }
 
-    async fn query_refund(&self, out_refund_no: &str) -> Result<RefundState, ChannelError> {
+    async fn query_refund(&self, _out_trade_no: &str, out_refund_no: &str) -> Result<RefundState, ChannelError> {
         check_out_no("out_refund_no", out_refund_no)?;
         let mut path = format!("/v3/refund/domestic/refunds/{out_refund_no}");
         if let Some(sub) = self.partner() {

@@ -435,8 +435,11 @@ async fn refunds_are_idempotent_and_bounded_and_notified() {
         codes::REFUND_EXCEEDS
     );
     assert!(channel.refund(refund("R1", "RF3", 400, 1_000, &receiver.url)).await.is_ok());
-    assert_eq!(channel.query_refund("RF1").await.unwrap(), RefundState::Succeeded { refund_id: refund_id.clone() });
-    assert_eq!(refused_code(channel.query_refund("RF9").await), "RESOURCE_NOT_EXISTS");
+    assert_eq!(
+        channel.query_refund("-", "RF1").await.unwrap(),
+        RefundState::Succeeded { refund_id: refund_id.clone() }
+    );
+    assert_eq!(refused_code(channel.query_refund("-", "RF9").await), "RESOURCE_NOT_EXISTS");
     // A refunded payment still reads as paid (trade_state REFUND).
     assert!(matches!(channel.query("R1").await.unwrap(), PaymentState::Succeeded { amount_fen: 1_000, .. }));
 
@@ -460,7 +463,7 @@ async fn a_refund_is_processing_first() {
     let state = channel.refund(refund("RP1", "RPF1", 1_000, 1_000, "https://example.invalid/n")).await.unwrap();
     assert_eq!(state, RefundState::Pending);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(matches!(channel.query_refund("RPF1").await.unwrap(), RefundState::Succeeded { .. }));
+    assert!(matches!(channel.query_refund("-", "RPF1").await.unwrap(), RefundState::Succeeded { .. }));
     assert!(peer.signed_refund_notification("RPF1").is_some());
 }
 
@@ -503,7 +506,7 @@ async fn the_statement_is_the_peers_bill_to_the_fen() {
         (r.amount_fen, r.out_refund_no.as_deref(), r.transaction_id.as_str()),
         (10_001, Some("S1R1"), transaction_id.as_str())
     );
-    let RefundState::Succeeded { refund_id } = channel.query_refund("S1R1").await.unwrap() else { panic!() };
+    let RefundState::Succeeded { refund_id } = channel.query_refund("-", "S1R1").await.unwrap() else { panic!() };
     assert_eq!(r.refund_id, Some(refund_id));
     let ghost = find("GHOST1", StatementKind::Payment).unwrap();
     assert_eq!((ghost.amount_fen, ghost.at.timestamp()), (1_234_567, planted.at.timestamp()));
