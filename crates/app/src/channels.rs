@@ -189,18 +189,37 @@ impl App {
         self.pay.pick(&chain, &station, p.channel.as_deref()).ok_or(AppError::NotConfigured("payment"))
     }
 
-    /// Who pays in the app: WeChat JSAPI needs the member's openid; Alipay without a
-    /// buyer id pays on its H5 page.
-    pub(crate) async fn app_payer(&self, db: &impl ConnectionTrait, channel: &str, member_id: i64) -> AppResult<Payer> {
-        let openid = match channel {
-            "wechat" => member::Entity::find_by_id(member_id)
-                .one(db)
-                .await?
-                .and_then(|m| m.openid)
-                .filter(|o| !o.starts_with("erased:")),
-            _ => None,
+    /// The instance and payer for a member paying in the app. WeChat JSAPI needs the
+    /// member's openid (a member signed in by phone has none), so when the request names
+    /// no channel, WeChat is skipped for such a member in favour of the next one
+    /// configured. Alipay without a buyer id pays on its H5 page.
+    pub(crate) async fn pick_app_channel(
+        &self,
+        db: &impl ConnectionTrait,
+        chain_id: i64,
+        station_id: Option<i64>,
+        member_id: i64,
+        wanted: Option<&str>,
+    ) -> AppResult<Option<(Arc<dyn PaymentChannel>, Payer)>> {
+        if self.pay.is_empty() {
+            return Ok(None);
+        }
+        let openid = member::Entity::find_by_id(member_id)
+            .one(db)
+            .await?
+            .and_then(|m| m.openid)
+            .filter(|o| !o.starts_with("erased:"));
+        let candidates: Vec<&str> = match wanted {
+            Some(w) => vec![w],
+            None => self.pay.names().into_iter().filter(|n| *n != "wechat" || openid.is_some()).collect(),
         };
-        Ok(Payer::App { openid })
+        for name in candidates {
+            if let Some(channel) = self.pick_channel(db, chain_id, station_id, Some(name)).await? {
+                let openid = if name == "wechat" { openid.clone() } else { None };
+                return Ok(Some((channel, Payer::App { openid })));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -11,6 +11,8 @@ use jiayou_integrations::wechat::{WechatConfig, WechatHttp};
 use jiayou_store::crypto::KeyRing;
 use serde::Deserialize;
 
+use crate::pay_config::{PayFile, PaySettings};
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/jiayou.db?mode=rwc";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
@@ -30,6 +32,8 @@ pub struct FileConfig {
     pub audit: Option<AuditFile>,
     pub wechat: Option<WechatFile>,
     pub sms: Option<SmsFile>,
+    /// Payment channels (see `crate::pay_config`).
+    pub pay: Option<PayFile>,
 }
 
 /// The WeChat mini-program (member sign-in, phone binding).
@@ -90,6 +94,8 @@ pub struct Config {
     pub wechat: Option<WechatConfig>,
     /// SMS provider settings (all required keys, or none).
     pub sms: Option<SmsConfig>,
+    /// Payment channel instances (none: balance, coupons, points, cash and card only).
+    pub pay: PaySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +113,9 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("invalid value for {key}: {message}")]
     Invalid { key: &'static str, message: String },
+    /// A payment channel entry, e.g. `pay.wechat[0].merchant_key_file`.
+    #[error("invalid value for {key}: {message}")]
+    Channel { key: String, message: String },
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -230,6 +239,7 @@ impl Config {
 
         let wechat = wechat_settings(&env, file.wechat.unwrap_or_default())?;
         let sms = sms_settings(&env, file.sms.unwrap_or_default())?;
+        let pay = PaySettings::load(file.pay.unwrap_or_default())?;
 
         Ok(Config {
             database_url,
@@ -243,6 +253,7 @@ impl Config {
             audit_key,
             wechat,
             sms,
+            pay,
         })
     }
 

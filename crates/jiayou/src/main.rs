@@ -4,6 +4,7 @@
 
 mod audit_cmd;
 mod config;
+mod pay_config;
 mod simulate;
 mod telemetry;
 
@@ -17,7 +18,8 @@ use std::sync::Arc;
 use jiayou_domain::audit::AuditKey;
 use jiayou_domain::geo::{self, CoordSystem, LngLat};
 use jiayou_integrations::forecourt::sim::{SimConfig, SimStation};
-use jiayou_integrations::pay::{PaySandboxConfig, SandboxChannel, spawn_pay_sandbox};
+use jiayou_integrations::pay::alipay::{AlipayPeerConfig, AlipayPeerHandle, spawn_alipay_peer};
+use jiayou_integrations::pay::wechat::{WechatPeerConfig, WechatPeerHandle, spawn_wechat_peer};
 use jiayou_integrations::sms::{SmsConfig, SmsSandboxConfig, TencentSms, spawn_sms_sandbox};
 use jiayou_integrations::wechat::{WechatConfig, WechatHttp, WechatSandboxConfig, spawn_wechat_sandbox};
 use jiayou_store::Db;
@@ -194,6 +196,9 @@ fn with_adapters(mut app: App, config: &Config) -> anyhow::Result<App> {
     if let Some(c) = &config.sms {
         app = app.with_sms(Arc::new(TencentSms::new(c.clone())?));
     }
+    if !config.pay.instances.is_empty() {
+        app = app.with_pay_channels(config.pay.channels(config.listen)?);
+    }
     Ok(app)
 }
 
@@ -272,11 +277,16 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
         );
         sandboxes.1 = Some(handle);
     }
-    // Payments go to a local peer with its own keys that notifies this server.
-    let pay = spawn_pay_sandbox(PaySandboxConfig::default()).await.context("starting the payment sandbox")?;
-    let channel = SandboxChannel::new(pay.channel_config())?;
-    let app = with_adapters(App::new(db, keys).with_audit_key(audit_key), &config)?
-        .with_payment_channel(Arc::new(channel), format!("http://{}", config.listen));
+    // Unless channels are configured, payments go to local WeChat Pay and Alipay peers
+    // with their own keys, configured through key files exactly as a real install is.
+    let peers = if config.pay.instances.is_empty() {
+        let (settings, peers) = demo_pay_peers(data_dir).await.context("starting the payment peers")?;
+        config.pay = settings;
+        Some(peers)
+    } else {
+        None
+    };
+    let app = with_adapters(App::new(db, keys).with_audit_key(audit_key), &config)?;
     let summary = jiayou_app::demo::seed(&app).await.context("seeding demo data")?;
     let devices = jiayou_app::demo::pump_controllers(&app, summary.chain_id).await.context("demo pump controllers")?;
     let base = format!("http://{}", config.listen);
@@ -310,7 +320,17 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
     if sandboxes.1.is_some() {
         println!("                 SMS sandbox: the code is written to this log (\"SMS sandbox: sign-in code …\")");
     }
-    println!("  Payments       sandbox peer {} (open pay_params.cashier_url to pay as the driver)", pay.base_url());
+    if let Some((wx, ali)) = &peers {
+        println!(
+            "  Payments       WeChat Pay v3 peer {} (open pay_params.sandbox_pay_url to pay as the driver; payment codes 18 digits from 10–15)",
+            wx.base_url()
+        );
+        println!(
+            "                 Alipay gateway {} (open pay_params.pay_url; payment codes 16–24 digits from 25–30); keys in {}",
+            ali.gateway_url(),
+            data_dir.join("pay").display()
+        );
+    }
     println!(
         "  Pumps          simulated: {} stations, 1 simulated minute per second (jiayou simulate --help)",
         devices.len()
@@ -333,8 +353,56 @@ async fn demo(mut config: Config, data_dir: &Path) -> anyhow::Result<()> {
         }
     });
     let served = run_server(&config, app).await;
-    drop((sandboxes, pay));
+    drop((sandboxes, peers));
     served
+}
+
+/// Starts the local WeChat Pay and Alipay peers, writes their merchant keys and the
+/// peers' public keys under `data_dir/pay/` and loads them through the `[pay]` settings.
+async fn demo_pay_peers(
+    data_dir: &Path,
+) -> anyhow::Result<(pay_config::PaySettings, (WechatPeerHandle, AlipayPeerHandle))> {
+    let wx = spawn_wechat_peer(WechatPeerConfig::default()).await?;
+    let ali = spawn_alipay_peer(AlipayPeerConfig::default()).await?;
+    let dir = data_dir.join("pay");
+    std::fs::create_dir_all(&dir)?;
+    let write = |name: &str, text: &str| -> anyhow::Result<PathBuf> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    };
+    let w = wx.channel_config();
+    let a = ali.channel_config();
+    let file = pay_config::PayFile {
+        public_base_url: None,
+        wechat: vec![pay_config::WechatFile {
+            base_url: Some(w.base_url.clone()),
+            mchid: w.mchid.clone(),
+            appid: w.appid.clone(),
+            apiv3_key_file: write("wechat_apiv3.key", &w.apiv3_key)?,
+            merchant_serial: w.merchant_serial.clone(),
+            merchant_key_file: write("wechat_apiclient_key.pem", &wx.merchant_key_pem())?,
+            platform_key_id: w.platform_key_id.clone(),
+            platform_key_file: write("wechat_pub_key.pem", &wx.platform_public_key_pem())?,
+            ..Default::default()
+        }],
+        alipay: vec![pay_config::AlipayFile {
+            gateway_url: Some(a.gateway_url.clone()),
+            app_id: a.app_id.clone(),
+            app_private_key_file: write("alipay_app_private_key.pem", &ali.app_private_key_pem())?,
+            alipay_public_key_file: write("alipay_public_key.pem", &ali.alipay_public_key_pem())?,
+            seller_id: a.seller_id.clone(),
+            ..Default::default()
+        }],
+    };
+    let mut settings = pay_config::PaySettings::load(file)?;
+    // Demo only: pay_params carry the peer's payer page, for the driver and the simulator.
+    for i in &mut settings.instances {
+        if let pay_config::ChannelConfig::Wechat(c) = &mut i.channel {
+            c.payer_page_url = w.payer_page_url.clone();
+        }
+    }
+    Ok((settings, (wx, ali)))
 }
 
 /// Reads the demo's key ring from `data_dir/keys.toml`, creating it on first run.

@@ -189,7 +189,7 @@ impl App {
             return Ok(v);
         }
         let channel = match cmd.use_channel {
-            true => self.pick_channel(&tx, m.chain_id, m.station_id, cmd.channel.as_deref()).await?,
+            true => self.pick_app_channel(&tx, m.chain_id, m.station_id, me.member_id, cmd.channel.as_deref()).await?,
             false => None,
         };
         let coupons = self.usable_coupons(&tx, me, &m, &cmd.coupon_ids).await?;
@@ -228,9 +228,8 @@ impl App {
             tx.commit().await?;
             return Ok(v);
         }
-        let channel = channel.ok_or_else(|| internal("a channel part without a channel"))?;
+        let (channel, payer) = channel.ok_or_else(|| internal("a channel part without a channel"))?;
         let p = self.open_channel_payment(&tx, &m, channel_fen, channel.name()).await?;
-        let payer = self.app_payer(&tx, channel.name(), me.member_id).await?;
         tx.commit().await?;
         self.create_at_channel(&m, p, payer, idem).await
     }
@@ -483,8 +482,8 @@ impl App {
         idem: Option<&IdemRequest>,
     ) -> AppResult<OrderView> {
         field::int_range("amount_fen", cmd.amount_fen, 100, MAX_ORDER_FEN)?;
-        let channel = self
-            .pick_channel(self.db.reader(), me.chain_id, None, cmd.channel.as_deref())
+        let (channel, payer) = self
+            .pick_app_channel(self.db.reader(), me.chain_id, None, me.member_id, cmd.channel.as_deref())
             .await?
             .ok_or(AppError::NotConfigured("payment"))?;
         let policy = self.payment_policy(me.chain_id).await?;
@@ -513,7 +512,6 @@ impl App {
         .insert(&tx)
         .await?;
         let p = self.open_channel_payment(&tx, &m, cmd.amount_fen, channel.name()).await?;
-        let payer = self.app_payer(&tx, channel.name(), me.member_id).await?;
         super::emit(&tx, &m, "order.created").await?;
         tx.commit().await?;
         self.create_at_channel(&m, p, payer, idem).await

@@ -150,7 +150,8 @@ pub struct Order {
 impl Order {
     /// Where the payer's phone confirms a channel payment, when there is one.
     pub fn confirm_url(&self) -> Option<&str> {
-        self.payment.as_ref()?.pay_params.as_ref()?.confirm_url.as_deref()
+        let params = self.payment.as_ref()?.pay_params.as_ref()?;
+        params.confirm_url.as_deref().or(params.sandbox_pay_url.as_deref())
     }
 }
 
@@ -179,6 +180,9 @@ pub struct PayParams {
     pub confirm_url: Option<String>,
     #[serde(default)]
     pub cashier_url: Option<String>,
+    /// The local WeChat Pay peer's payer page: POSTing to it pays, like `confirm_url`.
+    #[serde(default)]
+    pub sandbox_pay_url: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------

@@ -207,6 +207,7 @@ impl Fake {
             pay_params: Some(PayParams {
                 confirm_url: Some(format!("{base}/sandbox/pay/T{id}/confirm?sig=x")),
                 cashier_url: None,
+                sandbox_pay_url: None,
             }),
         });
     }
