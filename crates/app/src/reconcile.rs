@@ -224,6 +224,7 @@ impl App {
     }
 
     pub async fn reconciliation(&self, caller: &Caller, id: i64) -> AppResult<ReconciliationView> {
+        caller.require_somewhere(Permission::PayReconcile)?;
         let m = reconciliation::Entity::find_by_id(id)
             .one(self.db.reader())
             .await?

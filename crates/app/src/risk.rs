@@ -356,6 +356,7 @@ impl App {
         if cmd.note.chars().count() > 200 {
             return Err(crate::error::field_conflict("note", "备注最多 200 个字").into());
         }
+        caller.require_somewhere(Permission::RiskManage)?;
         let h = risk_hold::Entity::find_by_id(hold_id)
             .one(self.db.reader())
             .await?

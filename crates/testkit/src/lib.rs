@@ -9,11 +9,15 @@
 //! version and tests isolate themselves by creating their own chain.
 
 mod databases;
+pub mod fixtures;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use jiayou_app::App;
+use jiayou_app::channels::{ChannelEntry, PayChannels};
+use jiayou_integrations::pay::alipay::{AlipayChannel, AlipayPeerConfig, AlipayPeerHandle, spawn_alipay_peer};
+use jiayou_integrations::pay::wechat::{WechatPayChannel, WechatPeerConfig, WechatPeerHandle, spawn_wechat_peer};
 use jiayou_integrations::pay::{PaySandboxConfig, PaySandboxHandle, SandboxChannel, spawn_pay_sandbox};
 use jiayou_integrations::sms::{SmsConfig, SmsSandboxConfig, SmsSandboxHandle, TencentSms, spawn_sms_sandbox};
 use jiayou_integrations::wechat::{
@@ -45,6 +49,10 @@ pub struct TestApp {
     pub sms: SmsSandboxHandle,
     /// The local payment channel peer (confirm payments, inject faults).
     pub pay: PaySandboxHandle,
+    /// With [`spawn_app_with_channels`]: the local WeChat Pay v3 and Alipay peers, whose
+    /// channels come before the sandbox's (WeChat is the default for app payments).
+    pub wxpay: Option<WechatPeerHandle>,
+    pub alipay: Option<AlipayPeerHandle>,
     client: reqwest::Client,
     _db: std::sync::Arc<TestDatabase>,
 }
@@ -80,16 +88,22 @@ impl Reply {
 /// app's WeChat and SMS adapters are the real HTTP clients, pointed at local sandboxes
 /// started for this server (two more listeners on port 0: cheap).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
-    Box::pin(spawn(backend, false)).await
+    Box::pin(spawn(backend, false, false)).await
+}
+
+/// Like [`spawn_app`], with the WeChat Pay v3 and Alipay channels too, each talking to
+/// its own local peer (real signatures, real notification formats).
+pub async fn spawn_app_with_channels(backend: Backend) -> Option<TestApp> {
+    Box::pin(spawn(backend, false, true)).await
 }
 
 /// Like [`spawn_app`], configured as if behind a trusted reverse proxy
 /// (`trust_forwarded_for`): client addresses come from `X-Forwarded-For`.
 pub async fn spawn_app_behind_proxy(backend: Backend) -> Option<TestApp> {
-    Box::pin(spawn(backend, true)).await
+    Box::pin(spawn(backend, true, false)).await
 }
 
-async fn spawn(backend: Backend, trust_forwarded_for: bool) -> Option<TestApp> {
+async fn spawn(backend: Backend, trust_forwarded_for: bool, channels: bool) -> Option<TestApp> {
     let db = TestDatabase::create(backend).await?;
     let store = jiayou_store::Db::connect(db.url()).await.expect("connect to test database");
     let localhost: SocketAddr = "127.0.0.1:0".parse().expect("address");
@@ -114,10 +128,26 @@ async fn spawn(backend: Backend, trust_forwarded_for: bool) -> Option<TestApp> {
     let mut channel_config = pay.channel_config();
     channel_config.timeout = std::time::Duration::from_secs(2);
     let channel = SandboxChannel::new(channel_config).expect("sandbox URL is valid");
+    let mut registry = PayChannels::new(format!("http://{addr}"));
+    let (mut wxpay, mut alipay) = (None, None);
+    if channels {
+        let wx = spawn_wechat_peer(WechatPeerConfig::default()).await.expect("WeChat Pay peer");
+        let mut c = wx.channel_config();
+        c.timeout = std::time::Duration::from_secs(2);
+        let wx_channel = WechatPayChannel::new(c).expect("peer config is valid");
+        registry.add(ChannelEntry { chain: None, station: None, channel: Arc::new(wx_channel) });
+        let ali = spawn_alipay_peer(AlipayPeerConfig::default()).await.expect("Alipay peer");
+        let mut c = ali.channel_config();
+        c.timeout = std::time::Duration::from_secs(2);
+        let ali_channel = AlipayChannel::new(c).expect("peer config is valid");
+        registry.add(ChannelEntry { chain: None, station: None, channel: Arc::new(ali_channel) });
+        (wxpay, alipay) = (Some(wx), Some(ali));
+    }
+    registry.add(ChannelEntry { chain: None, station: None, channel: Arc::new(channel) });
     let app = App::new(store, KeyRing::generate().0)
         .with_wechat(Arc::new(wechat_client))
         .with_sms(Arc::new(sms_client))
-        .with_payment_channel(Arc::new(channel), format!("http://{addr}"));
+        .with_pay_channels(registry);
     let router = jiayou_http::router(
         app.clone(),
         jiayou_http::HttpConfig { admin_token: Some(ADMIN_TOKEN.to_owned()), trust_forwarded_for },
@@ -131,6 +161,8 @@ async fn spawn(backend: Backend, trust_forwarded_for: bool) -> Option<TestApp> {
         wechat,
         sms,
         pay,
+        wxpay,
+        alipay,
         client: reqwest::Client::new(),
         _db: db.into(),
     })
@@ -297,6 +329,11 @@ pub fn unique_suffix() -> String {
 #[macro_export]
 macro_rules! on_each_backend {
     ($(async fn $name:ident($app:ident) $body:block)+) => {
+        $crate::on_each_backend!(spawn_app; $(async fn $name($app) $body)+);
+    };
+    // `spawn_app_with_channels; async fn ...`: the same, over a server with the WeChat
+    // Pay and Alipay channels too.
+    ($spawn:ident; $(async fn $name:ident($app:ident) $body:block)+) => {
         $(
             mod $name {
                 #[allow(unused_imports)]
@@ -306,12 +343,12 @@ macro_rules! on_each_backend {
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    run($crate::spawn_app($crate::Backend::Sqlite).await.expect("SQLite is always available")).await
+                    run($crate::$spawn($crate::Backend::Sqlite).await.expect("SQLite is always available")).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    match $crate::spawn_app($crate::Backend::Postgres).await {
+                    match $crate::$spawn($crate::Backend::Postgres).await {
                         Some(app) => run(app).await,
                         None => eprintln!("JIAYOU_TEST_POSTGRES_URL unset: PostgreSQL not tested"),
                     }
@@ -319,7 +356,7 @@ macro_rules! on_each_backend {
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mysql() {
-                    match $crate::spawn_app($crate::Backend::MySql).await {
+                    match $crate::$spawn($crate::Backend::MySql).await {
                         Some(app) => run(app).await,
                         None => eprintln!("JIAYOU_TEST_MYSQL_URL unset: MariaDB/MySQL not tested"),
                     }

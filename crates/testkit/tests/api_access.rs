@@ -169,6 +169,8 @@ const AUDITORS: &[&str] = &["chain_admin", "finance"];
 const MEMBER_READERS: &[&str] = &["chain_admin", "station_manager", "cashier", "finance"];
 /// `sales.read` somewhere in the chain (attendants have `sales.read_own` only).
 const SALES_READERS: &[&str] = &["chain_admin", "station_manager", "cashier", "finance"];
+/// `risk.manage` and `pay.reconcile`: the chain's admin and finance.
+const FINANCE: &[&str] = &["chain_admin", "finance"];
 /// `sales.collect`: the counter.
 const COLLECTORS: &[&str] = &["chain_admin", "station_manager", "cashier"];
 
@@ -341,6 +343,27 @@ fn matrix(w: &World) -> Vec<(&'static str, &'static str, Allowed, Option<Value>)
             Roles(COLLECTORS),
             Some(json!({"station_id": w.station_a, "nozzle_number": 99})),
         ),
+        ("get", "/api/v1/chains/{chain_id}/risk-rules", Roles(FINANCE), None),
+        ("put", "/api/v1/chains/{chain_id}/risk-rules/{scope}", Roles(FINANCE), Some(json!({"max_single_fen": 0}))),
+        ("delete", "/api/v1/chains/{chain_id}/risk-rules/{scope}", Roles(FINANCE), None),
+        ("get", "/api/v1/chains/{chain_id}/risk-holds", Roles(FINANCE), None),
+        ("post", "/api/v1/risk-holds/{id}/release", Roles(FINANCE), Some(json!({"note": ""}))),
+        ("post", "/api/v1/risk-holds/{id}/refund", Roles(FINANCE), Some(json!({"note": ""}))),
+        (
+            "post",
+            "/api/v1/chains/{chain_id}/reconciliations",
+            Roles(FINANCE),
+            Some(json!({"channel": "wechat", "date": "2020-01-01"})),
+        ),
+        ("get", "/api/v1/chains/{chain_id}/reconciliations", Roles(FINANCE), None),
+        ("get", "/api/v1/reconciliations/{id}", Roles(FINANCE), None),
+        ("get", "/api/v1/chains/{chain_id}/pay-notifications", Roles(FINANCE), None),
+        (
+            "post",
+            "/api/v1/chains/{chain_id}/pay-notifications/{id}/resolve",
+            Roles(FINANCE),
+            Some(json!({"resolution": ""})),
+        ),
         ("post", "/api/v1/devices/{id}/retire", Roles(MANAGERS), None),
         ("post", "/api/v1/nozzles/{id}/retire", Roles(MANAGERS), None),
         ("post", "/api/v1/pumps/{id}/retire", Roles(MANAGERS), None),
@@ -379,7 +402,10 @@ fn concrete(w: &World, path: &str) -> String {
         w.staff_ids["cashier"]
     } else if path.starts_with("/api/v1/roles/") {
         w.roles["cashier"]
-    } else if path.starts_with("/api/v1/auth/sessions/") {
+    } else if path.starts_with("/api/v1/auth/sessions/")
+        || path.starts_with("/api/v1/risk-holds/")
+        || path.starts_with("/api/v1/reconciliations/")
+    {
         987_654_321
     } else {
         w.station_a
@@ -388,6 +414,7 @@ fn concrete(w: &World, path: &str) -> String {
         .replace("{station_id}", &w.station_a.to_string())
         .replace("{grade_id}", &w.grade.to_string())
         .replace("{chain_id}", &w.chain.to_string())
+        .replace("{scope}", "member")
         .replace("{id}", &id.to_string());
     match p.as_str() {
         "/api/v1/stations/nearby" => format!("{p}?lng=102.7&lat=25.0"),

@@ -102,12 +102,16 @@ pub struct GoodsItem {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PaymentView {
     pub method: String,
+    /// `wechat`, `alipay` or `sandbox`, for channel payments and payment codes.
+    pub channel: Option<String>,
     pub out_trade_no: Option<String>,
     pub amount_fen: i64,
     /// pending, succeeded, failed, closed.
     pub status: String,
-    /// For the driver's client: how to pay (the sandbox gives `confirm_url` and
-    /// `cashier_url`; WeChat Pay the `wx.requestPayment` parameters).
+    /// For the driver's client: how to pay. WeChat Pay: the `wx.requestPayment`
+    /// parameters (`appId`, `timeStamp`, `nonceStr`, `package`, `signType`, `paySign`);
+    /// Alipay: `pay_url` (H5 cashier) or `tradeNO` (mini-program); the sandbox:
+    /// `confirm_url` and `cashier_url`.
     pub pay_params: Option<serde_json::Value>,
 }
 
@@ -115,6 +119,7 @@ impl From<&payment::Model> for PaymentView {
     fn from(p: &payment::Model) -> Self {
         PaymentView {
             method: p.method.clone(),
+            channel: p.channel.clone(),
             out_trade_no: p.out_trade_no.clone(),
             amount_fen: p.amount_fen,
             status: p.status.clone(),

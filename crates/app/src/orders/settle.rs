@@ -361,6 +361,9 @@ impl App {
                 if p.status == "succeeded" {
                     return Ok(ChannelOutcome::Duplicate);
                 }
+                // A payment we had given up on (failed, or closed with its order) whose
+                // success arrives after all: the order no longer counts on it.
+                let was_pending = p.status == "pending";
                 let mut am = p.clone().into_active_model();
                 am.status = Set("succeeded".into());
                 am.transaction_id = Set(Some(transaction_id.clone()));
@@ -383,7 +386,7 @@ impl App {
                 )
                 .await?;
                 let (_, status) = parse_status(&m)?;
-                if status == OrderStatus::AwaitingPayment {
+                if status == OrderStatus::AwaitingPayment && was_pending {
                     self.faults.hit("settle.before_commit")?;
                     let policy = self.payment_policy(m.chain_id).await?;
                     self.mark_paid(&tx, &m, &policy, actor).await?;
