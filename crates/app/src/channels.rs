@@ -240,6 +240,36 @@ pub(crate) async fn codes_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiayou_integrations::pay::{SandboxChannel, SandboxChannelConfig};
+
+    fn sandbox(mchid: &str) -> Arc<dyn PaymentChannel> {
+        let mut c = SandboxChannelConfig::new("http://127.0.0.1:9");
+        c.mchid = mchid.to_owned();
+        Arc::new(SandboxChannel::new(c).unwrap())
+    }
+
+    fn entry(chain: Option<&str>, station: Option<&str>, mchid: &str) -> ChannelEntry {
+        ChannelEntry { chain: chain.map(Into::into), station: station.map(Into::into), channel: sandbox(mchid) }
+    }
+
+    #[test]
+    fn the_most_specific_instance_serves_a_payment() {
+        let mut reg = PayChannels::new("https://pay.example.com/");
+        reg.add(entry(None, None, "global"));
+        reg.add(entry(Some("A"), None, "chain-a"));
+        reg.add(entry(Some("A"), Some("S1"), "station-s1"));
+        reg.add(entry(Some("A"), None, "chain-a-second"));
+        let pick = |chain, station| reg.pick(chain, station, Some("sandbox")).unwrap().merchant_id().to_owned();
+        assert_eq!(pick("A", "S1"), "station-s1");
+        assert_eq!(pick("A", "S2"), "chain-a", "the chain's first instance, in configuration order");
+        assert_eq!(pick("B", "S1"), "global");
+        assert!(reg.pick("A", "S1", Some("wechat")).is_none(), "no such channel");
+        let merchants: Vec<String> =
+            reg.instances_for_chain("A", "sandbox").iter().map(|c| c.merchant_id().to_owned()).collect();
+        assert_eq!(merchants, ["global", "chain-a", "station-s1", "chain-a-second"]);
+        assert_eq!(reg.instances_for_chain("B", "sandbox").len(), 1);
+        assert_eq!(reg.notify_url("wechat"), "https://pay.example.com/api/v1/pay/wechat/notify");
+    }
 
     #[test]
     fn payment_codes_are_told_apart_by_their_published_ranges() {

@@ -230,7 +230,7 @@ impl App {
         if let Some((fen, auth_code)) = code {
             // The code itself says whose it is; a code of no known range goes to the
             // chain's default channel (the sandbox's codes, in tests and the demo).
-            let wanted = crate::channels::channel_of_payment_code(&auth_code);
+            let wanted = crate::channels::channel_of_payment_code(&auth_code).filter(|w| self.pay.names().contains(w));
             let channel = match self.pick_channel(&tx, m.chain_id, m.station_id, wanted).await? {
                 Some(c) => c,
                 None => self
