@@ -116,19 +116,20 @@ impl PayChannels {
     }
 
     /// Verifies a notification for `channel` with each of its instances until one holds
-    /// the key it was signed with. Returns the notification and the chain (code) of the
-    /// instance that verified it, if the instance is bound to one.
+    /// the key it was signed with.
     pub fn verify(
         &self,
         channel: &str,
         headers: &axum::http::HeaderMap,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<(Notification, Arc<dyn PaymentChannel>, Option<String>), NotifyError> {
+    ) -> Result<Verified, NotifyError> {
         let mut refusal = None;
         for e in self.entries.iter().filter(|e| e.channel.name() == channel) {
             match e.channel.verify_notification(headers, body, now) {
-                Ok(n) => return Ok((n, e.channel.clone(), e.chain.clone())),
+                Ok(notification) => {
+                    return Ok(Verified { notification, channel: e.channel.clone(), chain: e.chain.clone() });
+                }
                 // Another instance may hold that key; any other refusal is the answer
                 // (every instance of one channel and key refuses the same way).
                 Err(NotifyError::UnknownKey(k)) => {
@@ -139,6 +140,15 @@ impl PayChannels {
         }
         Err(refusal.unwrap_or_else(|| NotifyError::UnknownKey(format!("no {channel} channel is configured"))))
     }
+}
+
+/// A notification one of the instances accepted.
+pub struct Verified {
+    pub notification: Notification,
+    /// The instance that verified it.
+    pub channel: Arc<dyn PaymentChannel>,
+    /// That instance's chain (code), when it is bound to one.
+    pub chain: Option<String>,
 }
 
 /// Which channel issued a payment code (付款码), from its published number ranges:

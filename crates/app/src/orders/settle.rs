@@ -458,16 +458,16 @@ impl App {
         headers: &axum::http::HeaderMap,
         body: &[u8],
     ) -> AppResult<ChannelOutcome> {
-        let (n, channel, chain_code) = self
+        let crate::channels::Verified { notification: n, channel, chain: chain_code } = self
             .pay
             .verify(channel_name, headers, body, chrono::Utc::now())
             .map_err(|e| AppError::Unauthenticated { code: e.code(), message_zh: e.message_zh().into() })?;
         let actor = Actor::system(format!("channel:{}", channel.name()));
         let (kind, out_trade_no, out_refund_no, amount, outcome) = match &n {
             Notification::Payment { out_trade_no, amount_fen, currency, state, merchant_id, .. } => {
-                let outcome = if currency != jiayou_integrations::pay::CURRENCY {
-                    ChannelOutcome::Mismatch
-                } else if !self.paid_to_the_right_merchant(out_trade_no, channel_name, merchant_id).await? {
+                let outcome = if currency != jiayou_integrations::pay::CURRENCY
+                    || !self.paid_to_the_right_merchant(out_trade_no, channel_name, merchant_id).await?
+                {
                     ChannelOutcome::Mismatch
                 } else {
                     self.apply_channel_state(out_trade_no, state, &actor).await?

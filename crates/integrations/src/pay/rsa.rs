@@ -179,7 +179,10 @@ pub fn wechat_message(parts: &[&str]) -> String {
 pub fn alipay_content<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>, exclude_sign_type: bool) -> String {
     let mut pairs: Vec<(&str, &str)> = params
         .into_iter()
-        .filter(|(k, v)| !k.is_empty() && !v.is_empty() && *k != "sign" && !(exclude_sign_type && *k == "sign_type"))
+        .filter(|(k, v)| {
+            let dropped = *k == "sign" || (exclude_sign_type && *k == "sign_type");
+            !(k.is_empty() || v.is_empty() || dropped)
+        })
         .collect();
     pairs.sort_unstable();
     let mut s = String::new();
