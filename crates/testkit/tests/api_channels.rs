@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use chrono::{Days, Utc};
+use jiayou_integrations::pay::rsa::{aead_decrypt, aead_encrypt};
 use jiayou_integrations::pay::{PaymentState, StatementKind, StatementLine};
 use jiayou_store::entity::{channel_notification, ledger_entry, payment};
 use jiayou_testkit::fixtures::{member, wait_status, world};
@@ -193,6 +194,48 @@ on_each_backend! {
         assert_eq!(v["paid_fen"], 15_000);
         assert_eq!(payment_entries(&app, id).await, 1, "paid exactly once");
         ledger_sound(&app, w.chain).await;
+    }
+
+    async fn a_notification_with_another_amount_or_merchant_moves_no_money(app) {
+        let w = world(&app, 1).await;
+        let wx = app.wxpay.clone().unwrap();
+        let driver = member(&app, &w, "forge").await;
+        let id = preorder(&app, &driver, w.station, w.nozzles[0], 10_000).await;
+        let out = pay_through(&app, &driver, id, "wechat").await["payment"]["out_trade_no"].as_str().unwrap().to_owned();
+        wx.drop_notifications(true);
+        wx.pay(&out).unwrap();
+        // The real notification, decrypted, altered, encrypted and signed again with the
+        // channel's own keys: only the facts differ from a genuine one.
+        let (_, genuine) = wx.signed_notification(&out).unwrap();
+        let altered = |change: &dyn Fn(&mut Value)| {
+            let mut envelope: Value = serde_json::from_slice(&genuine).unwrap();
+            let r = &envelope["resource"];
+            let key = jiayou_integrations::pay::wechat::PEER_APIV3_KEY.as_bytes();
+            let (nonce, aad) = (r["nonce"].as_str().unwrap().to_owned(), r["associated_data"].as_str().unwrap().to_owned());
+            let plain = aead_decrypt(key, nonce.as_bytes(), aad.as_bytes(), r["ciphertext"].as_str().unwrap()).unwrap();
+            let mut resource: Value = serde_json::from_slice(&plain).unwrap();
+            change(&mut resource);
+            let sealed = aead_encrypt(key, nonce.as_bytes(), aad.as_bytes(), resource.to_string().as_bytes()).unwrap();
+            envelope["resource"]["ciphertext"] = json!(sealed);
+            let body = envelope.to_string().into_bytes();
+            (wx.sign_notification(&body), body)
+        };
+        let (h, b) = altered(&|r| r["amount"]["total"] = json!(1));
+        assert_eq!(deliver(&app, "wechat", &h, b).await.0, StatusCode::NO_CONTENT, "acknowledged and parked");
+        let (h, b) = altered(&|r| r["amount"]["currency"] = json!("USD"));
+        assert_eq!(deliver(&app, "wechat", &h, b).await.0, StatusCode::NO_CONTENT);
+        let (h, b) = altered(&|r| r["mchid"] = json!("1900000999"));
+        assert_eq!(deliver(&app, "wechat", &h, b).await.0, StatusCode::UNAUTHORIZED, "another merchant's: refused");
+        assert_eq!(app.get(&format!("/api/v1/orders/{id}")).await.body["status"], "awaiting_payment");
+        assert_eq!(payment_entries(&app, id).await, 0, "no money moved");
+        assert_eq!(outcomes(&app, &out).await, ["mismatch", "mismatch"]);
+        let parked = app.get(&format!("/api/v1/chains/{}/pay-notifications", w.chain)).await;
+        assert_eq!(parked.body.as_array().unwrap().len(), 2, "{}", parked.text);
+        // The genuine one still pays it.
+        let (h, b) = wx.signed_notification(&out).unwrap();
+        assert_eq!(deliver(&app, "wechat", &h, b).await.0, StatusCode::NO_CONTENT);
+        wait_status(&app, &driver, id, "authorised").await;
+        assert_eq!(payment_entries(&app, id).await, 1);
     }
 
     async fn a_late_success_for_a_cancelled_order_ends_refunded_on_both_channels(app) {
