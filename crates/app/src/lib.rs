@@ -2,6 +2,7 @@
 //! do; it validates the command into domain values, owns the database transaction,
 //! and returns a view. HTTP handlers call these and nothing below them.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod caller;

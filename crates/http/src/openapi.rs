@@ -149,4 +149,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::routes::marketing::router())
         .merge(crate::routes::orders::router())
         .merge(crate::routes::risk::router())
+        .merge(crate::routes::alerts::router())
 }

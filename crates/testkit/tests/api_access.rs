@@ -343,6 +343,8 @@ fn matrix(w: &World) -> Vec<(&'static str, &'static str, Allowed, Option<Value>)
             Roles(COLLECTORS),
             Some(json!({"station_id": w.station_a, "nozzle_number": 99})),
         ),
+        ("post", "/api/v1/alerts/{id}/acknowledge", Roles(MANAGERS), None),
+        ("post", "/api/v1/alerts/{id}/resolve", Roles(MANAGERS), Some(json!({"note": ""}))),
         ("get", "/api/v1/chains/{chain_id}/risk-rules", Roles(FINANCE), None),
         ("put", "/api/v1/chains/{chain_id}/risk-rules/{scope}", Roles(FINANCE), Some(json!({"max_single_fen": 0}))),
         ("delete", "/api/v1/chains/{chain_id}/risk-rules/{scope}", Roles(FINANCE), None),
@@ -405,6 +407,7 @@ fn concrete(w: &World, path: &str) -> String {
     } else if path.starts_with("/api/v1/auth/sessions/")
         || path.starts_with("/api/v1/risk-holds/")
         || path.starts_with("/api/v1/reconciliations/")
+        || path.starts_with("/api/v1/alerts/")
     {
         987_654_321
     } else {

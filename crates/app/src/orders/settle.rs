@@ -724,7 +724,12 @@ impl App {
         self.dispatch_refunds().await;
         report.idempotency_purged = self.idem_purge(now_us).await?;
         report.device_nonces_purged = self.purge_device_nonces(now_us).await?;
-        // 4. Yesterday's statements, once a day (a failure is logged, never blocks the rest).
+        // 4. Alerts only time shows (unanswered payments, stuck nozzles, refund spikes…).
+        match self.scan_alerts(now_us, false).await {
+            Ok(n) => report.alerts_raised = n,
+            Err(e) => tracing::warn!(error = %e, "alert scan failed; retried later"),
+        }
+        // 5. Yesterday's statements, once a day (a failure is logged, never blocks the rest).
         match self.reconcile_due(now_us).await {
             Ok(n) => report.reconciled = n,
             Err(e) => tracing::warn!(error = %e, "daily reconciliation failed; retried later"),
@@ -779,6 +784,7 @@ pub struct JobReport {
     pub idempotency_purged: u64,
     pub device_nonces_purged: u64,
     pub reconciled: u32,
+    pub alerts_raised: u32,
 }
 
 /// The audit row of an order's money event (amounts and ids only: no personal data).

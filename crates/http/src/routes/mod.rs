@@ -2,6 +2,7 @@
 //! use-case on `App`, wrap the result. Paths are absolute so the OpenAPI document and
 //! the router cannot disagree.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod chains;
