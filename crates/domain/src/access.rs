@@ -66,6 +66,9 @@ pub enum Permission {
     /// The channels' daily reconciliation and the notifications parked for staff (C3).
     #[serde(rename = "pay.reconcile")]
     PayReconcile,
+    /// Deliveries, dips and tank gauges (B4); with `sales.read` also the stock reports.
+    #[serde(rename = "inventory.manage")]
+    InventoryManage,
 }
 
 str_enum!(Permission {
@@ -91,6 +94,7 @@ str_enum!(Permission {
     MarketingManage => "marketing.manage",
     RiskManage => "risk.manage",
     PayReconcile => "pay.reconcile",
+    InventoryManage => "inventory.manage",
 });
 
 impl Permission {
@@ -153,6 +157,7 @@ impl BuiltinRole {
                 SalesCollect,
                 SalesRefund,
                 DeviceManage,
+                InventoryManage,
             ],
             BuiltinRole::Cashier => &[ChainRead, StationRead, PriceRead, MemberRead, SalesRead, SalesCollect],
             BuiltinRole::Attendant => &[ChainRead, StationRead, PriceRead, SalesReadOwn],
