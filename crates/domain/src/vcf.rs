@@ -199,7 +199,8 @@ mod tests {
     /// equations and constants, Python `math.exp`); see docs/inventory.md.
     /// (density observed kg/m³×10, temperature 0.01 °C, volume mL) →
     /// (ρ15, ρ20, VCF20×10⁴, V20 mL).
-    const VECTORS: &[((i64, i64, i64), (i64, i64, i64, i64))] = &[
+    type Vector = ((i64, i64, i64), (i64, i64, i64, i64));
+    const VECTORS: &[Vector] = &[
         ((7250, 2500, 10_000_000), (7341, 7295, 9937, 9_937_000)),
         ((7400, 3000, 20_000_000), (7535, 7490, 9879, 19_758_000)),
         ((7300, 1000, 5_000_000), (7254, 7208, 10127, 5_063_500)),
