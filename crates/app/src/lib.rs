@@ -16,6 +16,7 @@ pub mod faults;
 pub mod finder;
 pub mod grades;
 pub mod idempotency;
+pub mod inventory;
 pub mod marketing;
 pub mod members;
 pub mod orders;

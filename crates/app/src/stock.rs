@@ -25,6 +25,7 @@ pub(crate) async fn move_stock(
         .filter(tank::Column::Id.eq(tank_id))
         .exec(tx)
         .await?;
+    crate::inventory::alerts::after_move(tx, tank_id, quantity).await?;
     tank_movement::ActiveModel {
         tank_id: Set(tank_id),
         station_id: Set(station_id),

@@ -69,6 +69,9 @@ pub enum Permission {
     /// Acknowledge and resolve abnormal-order alerts (B3).
     #[serde(rename = "alert.handle")]
     AlertHandle,
+    /// Deliveries, dips and tank gauges (B4); with `sales.read` also the stock reports.
+    #[serde(rename = "inventory.manage")]
+    InventoryManage,
 }
 
 str_enum!(Permission {
@@ -95,6 +98,7 @@ str_enum!(Permission {
     RiskManage => "risk.manage",
     PayReconcile => "pay.reconcile",
     AlertHandle => "alert.handle",
+    InventoryManage => "inventory.manage",
 });
 
 impl Permission {
@@ -158,6 +162,7 @@ impl BuiltinRole {
                 SalesRefund,
                 DeviceManage,
                 AlertHandle,
+                InventoryManage,
             ],
             BuiltinRole::Cashier => &[ChainRead, StationRead, PriceRead, MemberRead, SalesRead, SalesCollect],
             BuiltinRole::Attendant => &[ChainRead, StationRead, PriceRead, SalesReadOwn],

@@ -15,6 +15,7 @@ pub mod order;
 pub mod risk;
 pub mod settlement;
 pub mod station;
+pub mod vcf;
 
 pub use field::{FieldError, FieldErrorKind};
 pub use money::Fen;

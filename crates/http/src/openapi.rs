@@ -41,6 +41,7 @@ use crate::routes::{audit, auth, chains, equipment, finder, grades, health, memb
         (name = "marketing", description = "储值赠送规则、优惠券、支付策略、会员钱包"),
         (name = "payments", description = "支付渠道（微信支付、支付宝）回调通知、每日对账、待处理通知"),
         (name = "risk", description = "风控规则与待审核支付（S1）"),
+        (name = "inventory", description = "库存：卸油、量油、进销存与加油量核对（B4、S3）"),
     )
 )]
 struct ApiDoc;
@@ -150,4 +151,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::routes::orders::router())
         .merge(crate::routes::risk::router())
         .merge(crate::routes::alerts::router())
+        .merge(crate::routes::inventory::router())
 }

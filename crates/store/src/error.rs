@@ -50,6 +50,7 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     ("uq_payment_policies_chain", "payment_policies.chain_id", "chain_id"),
     ("uq_risk_rules_chain_scope", "risk_rules.chain_id, risk_rules.scope", "scope"),
     ("uq_risk_holds_order", "risk_holds.order_id", "order_id"),
+    ("uq_tank_deliveries_station_note", "tank_deliveries.station_id, tank_deliveries.note_no", "note_no"),
     (
         "uq_reconciliations_day",
         "reconciliations.chain_id, reconciliations.channel, reconciliations.merchant_id, reconciliations.bill_date",

@@ -366,6 +366,22 @@ fn matrix(w: &World) -> Vec<(&'static str, &'static str, Allowed, Option<Value>)
             Roles(FINANCE),
             Some(json!({"resolution": ""})),
         ),
+        ("get", "/api/v1/stations/{station_id}/inventory/tanks", Roles(SALES_READERS), None),
+        (
+            "post",
+            "/api/v1/stations/{station_id}/inventory/deliveries",
+            Roles(MANAGERS),
+            Some(json!({"tank_id": 0, "supplier": "", "note_no": "", "quantity": 0, "temperature": 0, "density": 0})),
+        ),
+        (
+            "post",
+            "/api/v1/stations/{station_id}/inventory/readings",
+            Roles(MANAGERS),
+            Some(json!({"tank_id": 0, "source": "dip", "volume": 0, "temperature": 0, "density": 0})),
+        ),
+        ("get", "/api/v1/stations/{station_id}/inventory/daily", Roles(SALES_READERS), None),
+        ("get", "/api/v1/stations/{station_id}/inventory/monthly", Roles(SALES_READERS), None),
+        ("get", "/api/v1/stations/{station_id}/inventory/dispensed", Roles(SALES_READERS), None),
         ("post", "/api/v1/devices/{id}/retire", Roles(MANAGERS), None),
         ("post", "/api/v1/nozzles/{id}/retire", Roles(MANAGERS), None),
         ("post", "/api/v1/pumps/{id}/retire", Roles(MANAGERS), None),
@@ -423,6 +439,8 @@ fn concrete(w: &World, path: &str) -> String {
         "/api/v1/stations/nearby" => format!("{p}?lng=102.7&lat=25.0"),
         "/api/v1/members" => format!("{p}?chain_id={}&phone=13800000000", w.chain),
         "/api/v1/alerts" | "/api/v1/orders" => format!("{p}?chain_id={}", w.chain),
+        _ if p.ends_with("/inventory/daily") || p.ends_with("/inventory/dispensed") => format!("{p}?date=2020-01-01"),
+        _ if p.ends_with("/inventory/monthly") => format!("{p}?month=2020-01"),
         _ => p,
     }
 }

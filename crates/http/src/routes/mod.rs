@@ -11,6 +11,7 @@ pub mod equipment;
 pub mod finder;
 pub mod grades;
 pub mod health;
+pub mod inventory;
 pub mod marketing;
 pub mod members;
 pub mod orders;

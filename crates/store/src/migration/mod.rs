@@ -21,6 +21,7 @@ mod m0003_audit;
 mod m0004_members;
 mod m0005_money;
 mod m0006_channels;
+mod m0007_inventory;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_members::Migration),
             Box::new(m0005_money::Migration),
             Box::new(m0006_channels::Migration),
+            Box::new(m0007_inventory::Migration),
         ]
     }
 }
